@@ -1,0 +1,186 @@
+// Package metrics holds vmrd's one Prometheus registry. Hot paths update
+// atomics in Metrics; the collector reads them at scrape time, so packet and
+// tick paths never take a lock or allocate for accounting.
+package metrics
+
+import (
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// CallResult labels vmrd_calls_total.
+type CallResult int
+
+// Call results, in the order of the label values.
+const (
+	CallAnswered CallResult = iota
+	CallNotFound
+	CallBusy
+	CallNoCodec
+	CallCancelled
+	CallFailed
+	numCallResults
+)
+
+var callResultNames = [numCallResults]string{"answered", "not_found", "busy", "no_codec", "cancelled", "failed"}
+
+func (r CallResult) String() string {
+	if r < 0 || r >= numCallResults {
+		return "unknown"
+	}
+	return callResultNames[r]
+}
+
+// InvalidReason labels vmrd_rtp_invalid_packets_total.
+type InvalidReason int
+
+// Reasons an inbound RTP packet is dropped.
+const (
+	InvalidMalformed InvalidReason = iota // not parseable as RTP/RTCP
+	InvalidSSRC                           // from an unexpected SSRC
+	InvalidOversize                       // larger than we accept
+	InvalidPayloadType                    // payload type not negotiated
+	InvalidDecode                         // codec refused the payload
+	InvalidSource                         // from an address that is not the peer's
+	numInvalidReasons
+)
+
+var invalidReasonNames = [numInvalidReasons]string{"malformed", "ssrc", "oversize", "payload_type", "decode", "source"}
+
+func (r InvalidReason) String() string {
+	if r < 0 || r >= numInvalidReasons {
+		return "unknown"
+	}
+	return invalidReasonNames[r]
+}
+
+// Metrics are vmrd's counters and gauges. The zero value is not usable; call New.
+type Metrics struct {
+	CallsActive        atomic.Int64
+	callsTotal         [numCallResults]atomic.Uint64
+	RoomsActive        atomic.Int64
+	Participants       atomic.Int64
+	SIPRequests        atomic.Uint64
+	SIPMalformed       atomic.Uint64
+	RTPPacketsIn       atomic.Uint64
+	RTPPacketsOut      atomic.Uint64
+	RTPBytesIn         atomic.Uint64
+	RTPBytesOut        atomic.Uint64
+	RTPPacketsLost     atomic.Uint64
+	RTPPacketsLate     atomic.Uint64
+	rtpInvalid         [numInvalidReasons]atomic.Uint64
+	RTCPPacketsIn      atomic.Uint64
+	RTCPPacketsOut     atomic.Uint64
+	AudioFramesDropped atomic.Uint64 // mixer input overflow (oldest dropped)
+	AudioUnderruns     atomic.Uint64 // mixer input starved
+
+	// Jitter is the interarrival jitter (RFC 3550 6.4.1) of inbound streams, in seconds.
+	Jitter prometheus.Histogram
+	// MixerTick is the duration of one audio mixer tick, in seconds.
+	MixerTick prometheus.Histogram
+
+	reg *prometheus.Registry
+}
+
+// New makes the metrics and their registry, with Go runtime and process collectors.
+func New() *Metrics {
+	m := &Metrics{
+		Jitter: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "vmrd_rtp_jitter_seconds",
+			Help:    "Interarrival jitter of inbound RTP streams, sampled once per RTCP report interval.",
+			Buckets: []float64{0.001, 0.002, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32},
+		}),
+		MixerTick: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "vmrd_mixer_tick_seconds",
+			Help:    "Duration of one 20 ms audio mixer tick (mixing and encoding every distinct output).",
+			Buckets: []float64{0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02},
+		}),
+		reg: prometheus.NewRegistry(),
+	}
+	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.reg.MustRegister(m.Jitter, m.MixerTick, &collector{m: m})
+	return m
+}
+
+// Registry is the registry to serve on /metrics.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// CallEnded counts a call setup outcome.
+func (m *Metrics) CallEnded(r CallResult) {
+	if r >= 0 && r < numCallResults {
+		m.callsTotal[r].Add(1)
+	}
+}
+
+// CallsTotal reads the count for one result.
+func (m *Metrics) CallsTotal(r CallResult) uint64 { return m.callsTotal[r].Load() }
+
+// RTPInvalid counts one dropped inbound packet.
+func (m *Metrics) RTPInvalid(r InvalidReason) {
+	if r >= 0 && r < numInvalidReasons {
+		m.rtpInvalid[r].Add(1)
+	}
+}
+
+// RTPInvalidTotal reads the count for one reason.
+func (m *Metrics) RTPInvalidTotal(r InvalidReason) uint64 { return m.rtpInvalid[r].Load() }
+
+var (
+	descCallsActive   = prometheus.NewDesc("vmrd_calls_active", "Calls in progress.", nil, nil)
+	descCallsTotal    = prometheus.NewDesc("vmrd_calls_total", "Call attempts by result.", []string{"result"}, nil)
+	descRoomsActive   = prometheus.NewDesc("vmrd_rooms_active", "Rooms with at least one participant.", nil, nil)
+	descParticipants  = prometheus.NewDesc("vmrd_participants", "Participants in all rooms.", nil, nil)
+	descSIPRequests   = prometheus.NewDesc("vmrd_sip_requests_total", "SIP requests received.", nil, nil)
+	descSIPMalformed  = prometheus.NewDesc("vmrd_sip_malformed_total", "SIP requests answered 400 as malformed.", nil, nil)
+	descRTPPackets    = prometheus.NewDesc("vmrd_rtp_packets_total", "RTP packets by direction.", []string{"direction"}, nil)
+	descRTPBytes      = prometheus.NewDesc("vmrd_rtp_bytes_total", "RTP payload bytes by direction.", []string{"direction"}, nil)
+	descRTPLost       = prometheus.NewDesc("vmrd_rtp_packets_lost_total", "Inbound RTP packets never received (gaps in sequence numbers).", nil, nil)
+	descRTPLate       = prometheus.NewDesc("vmrd_rtp_packets_late_total", "Inbound RTP packets that arrived after their playout time and were dropped.", nil, nil)
+	descRTPInvalid    = prometheus.NewDesc("vmrd_rtp_invalid_packets_total", "Inbound packets dropped, by reason.", []string{"reason"}, nil)
+	descRTCPPackets   = prometheus.NewDesc("vmrd_rtcp_packets_total", "RTCP compound packets by direction.", []string{"direction"}, nil)
+	descAudioDropped  = prometheus.NewDesc("vmrd_audio_frames_dropped_total", "Audio frames dropped because a mixer input was full.", nil, nil)
+	descAudioUnderrun = prometheus.NewDesc("vmrd_audio_underruns_total", "Mixer ticks where an input had no audio ready.", nil, nil)
+)
+
+type collector struct{ m *Metrics }
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descCallsActive, descCallsTotal, descRoomsActive, descParticipants,
+		descSIPRequests, descSIPMalformed, descRTPPackets, descRTPBytes, descRTPLost, descRTPLate,
+		descRTPInvalid, descRTCPPackets, descAudioDropped, descAudioUnderrun} {
+		ch <- d
+	}
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	m := c.m
+	gauge := func(d *prometheus.Desc, v int64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v), labels...)
+	}
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	gauge(descCallsActive, m.CallsActive.Load())
+	for r := CallResult(0); r < numCallResults; r++ {
+		counter(descCallsTotal, m.callsTotal[r].Load(), r.String())
+	}
+	gauge(descRoomsActive, m.RoomsActive.Load())
+	gauge(descParticipants, m.Participants.Load())
+	counter(descSIPRequests, m.SIPRequests.Load())
+	counter(descSIPMalformed, m.SIPMalformed.Load())
+	counter(descRTPPackets, m.RTPPacketsIn.Load(), "in")
+	counter(descRTPPackets, m.RTPPacketsOut.Load(), "out")
+	counter(descRTPBytes, m.RTPBytesIn.Load(), "in")
+	counter(descRTPBytes, m.RTPBytesOut.Load(), "out")
+	counter(descRTPLost, m.RTPPacketsLost.Load())
+	counter(descRTPLate, m.RTPPacketsLate.Load())
+	for r := InvalidReason(0); r < numInvalidReasons; r++ {
+		counter(descRTPInvalid, m.rtpInvalid[r].Load(), r.String())
+	}
+	counter(descRTCPPackets, m.RTCPPacketsIn.Load(), "in")
+	counter(descRTCPPackets, m.RTCPPacketsOut.Load(), "out")
+	counter(descAudioDropped, m.AudioFramesDropped.Load())
+	counter(descAudioUnderrun, m.AudioUnderruns.Load())
+}
