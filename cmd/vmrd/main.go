@@ -1,0 +1,126 @@
+// Command vmrd is the video conferencing bridge. main only wires: flags,
+// logger, signals and the exit code.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"vmrd/internal/config"
+	"vmrd/internal/service"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `usage:
+  vmrd serve --config FILE     run the bridge
+  vmrd check-config FILE       validate a configuration and exit (0 valid, 1 invalid, 2 unreadable)
+  vmrd version                 print the version
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "serve":
+		return serve(args[1:], stderr)
+	case "check-config":
+		return checkConfig(args[1:], stdout, stderr)
+	case "version", "--version", "-v":
+		fmt.Fprintln(stdout, "vmrd", version)
+		return 0
+	case "help", "--help", "-h":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "vmrd: unknown command %q\n%s", args[0], usage)
+		return 2
+	}
+}
+
+// loadConfig reads and validates a config file; the exit code says which failed.
+func loadConfig(path string) (*config.Config, int, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, 2, err
+	}
+	cfg, err := config.Parse(data, path)
+	if err != nil {
+		return nil, 1, err
+	}
+	return cfg, 0, nil
+}
+
+func checkConfig(args []string, stdout, stderr io.Writer) int {
+	if len(args) != 1 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	cfg, code, err := loadConfig(args[0])
+	if err != nil {
+		fmt.Fprintf(stderr, "vmrd: %v\n", err)
+		return code
+	}
+	fmt.Fprintf(stdout, "%s: ok (%d rooms)\n", args[0], len(cfg.Rooms))
+	return 0
+}
+
+func serve(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "configuration file (YAML)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *path == "" {
+		fmt.Fprintln(stderr, "vmrd serve: --config FILE is required")
+		return 2
+	}
+	cfg, code, err := loadConfig(*path)
+	if err != nil {
+		fmt.Fprintf(stderr, "vmrd: %v\n", err)
+		return code
+	}
+	log := newLogger(cfg, stderr)
+	svc, err := service.New(cfg, log, version)
+	if err != nil {
+		log.Error("cannot start", "err", err)
+		return 1
+	}
+	if err := svc.Start(); err != nil {
+		log.Error("cannot start", "err", err)
+		_ = svc.Close()
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	<-ctx.Done()
+	stop() // a second signal now kills the process at once
+	log.Info("stopping")
+	if err := svc.Close(); err != nil && !errors.Is(err, context.Canceled) {
+		log.Warn("stopped with errors", "err", err)
+	}
+	log.Info("stopped")
+	return 0
+}
+
+func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.Log.SlogLevel()}
+	if cfg.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

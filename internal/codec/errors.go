@@ -1,0 +1,26 @@
+package codec
+
+import "errors"
+
+// Sentinel errors. Decoders and encoders return these (possibly wrapped) and
+// never panic on bad input; per-packet error paths do not allocate.
+var (
+	// ErrUnknownCodec: the AudioCodec is not one this package implements.
+	ErrUnknownCodec = errors.New("codec: unknown codec")
+	// ErrClosed: the decoder or encoder was used after Close.
+	ErrClosed = errors.New("codec: closed")
+	// ErrEmptyPayload: Decode was given a zero-length payload.
+	ErrEmptyPayload = errors.New("codec: empty payload")
+	// ErrPayloadTooLong: the payload would decode to more than MaxFrameSamples
+	// or is longer than any legal packet of the codec.
+	ErrPayloadTooLong = errors.New("codec: payload too long")
+	// ErrShortBuffer: the pcm or out buffer cannot hold the result.
+	ErrShortBuffer = errors.New("codec: buffer too small")
+	// ErrFrameSize: Encode was not given exactly FrameSamples samples.
+	ErrFrameSize = errors.New("codec: pcm is not one 20 ms frame")
+	// ErrCorrupt: the codec library rejected the payload as malformed.
+	ErrCorrupt = errors.New("codec: corrupt payload")
+	// ErrLibrary: the codec library failed for a reason other than bad input
+	// (allocation failure, internal error).
+	ErrLibrary = errors.New("codec: library failure")
+)

@@ -1,0 +1,227 @@
+// Package config holds vmrd's configuration: the schema, its defaults, a
+// strict YAML decoder (unknown keys are errors) and validation whose messages
+// name the file, the line, the key and the fix.
+//
+// The package never reads files or the environment: cmd and internal/service
+// do, and hand the bytes to Parse.
+package config
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Defaults and limits. The sample configs/vmrd.yaml and the reference in the
+// README repeat these; a test keeps the sample loading.
+const (
+	DefaultNoRTPTimeout   = 30 * time.Second
+	MinNoRTPTimeout       = 5 * time.Second
+	DefaultSessionExpires = 1800 * time.Second
+	DefaultMinSE          = 90 * time.Second
+	// MinMinSE is the floor RFC 4028 (sections 4 and 5) puts under Min-SE.
+	MinMinSE = 90 * time.Second
+
+	DefaultBindIP    = "0.0.0.0"
+	DefaultJitterMin = 20 * time.Millisecond
+	DefaultJitterMax = 200 * time.Millisecond
+
+	DefaultHTTPListen = "127.0.0.1:8080"
+
+	DefaultLogLevel  = "info"
+	DefaultLogFormat = "text"
+
+	// DefaultMaxParticipants is also the most one room of today's bridge
+	// holds; a future large room type raises the limit per room type.
+	DefaultMaxParticipants = 100
+	MaxParticipantsLimit   = 100
+
+	// MaxRoomNumberDigits bounds a room number: long enough for E.164 with
+	// extensions, short enough to type on a keypad.
+	MaxRoomNumberDigits = 32
+)
+
+// Config is vmrd's whole configuration. Parse returns it with defaults filled
+// in and validated; treat it as read-only afterwards (it is shared between
+// goroutines without locks).
+type Config struct {
+	SIP   SIP    `yaml:"sip"`
+	Media Media  `yaml:"media"`
+	HTTP  HTTP   `yaml:"http"`
+	Log   Log    `yaml:"log"`
+	Audio Audio  `yaml:"audio"`
+	Rooms []Room `yaml:"rooms"`
+
+	// pos maps key paths ("sip.listen[1]") to their line in the file.
+	pos map[string]int
+	// index maps a room number to its position in Rooms.
+	index map[RoomNumber]int
+}
+
+// SIP is the sip: section. Later: TLS settings under sip.tls.
+type SIP struct {
+	// Listen holds "TRANSPORT:ADDR:PORT" strings; see ParseListener.
+	Listen []string `yaml:"listen"`
+	// UserAgent goes into User-Agent and Server headers. Empty means the
+	// caller fills in "vmrd/<version>".
+	UserAgent string `yaml:"user_agent"`
+	// NoRTPTimeout hangs up a call that sent no RTP for this long; 0 disables.
+	NoRTPTimeout time.Duration `yaml:"no_rtp_timeout"`
+	// SessionExpires is the session interval we ask for when the caller
+	// supports session timers (RFC 4028 4).
+	SessionExpires time.Duration `yaml:"session_expires"`
+	// MinSE is the smallest session interval we accept (RFC 4028 5).
+	MinSE time.Duration `yaml:"min_se"`
+	// AnswerDelay rings (180 Ringing) this long before answering; 0 answers at once.
+	AnswerDelay time.Duration `yaml:"answer_delay"`
+}
+
+// Media is the media: section.
+type Media struct {
+	// RTPPorts is "MIN-MAX"; see ParsePortRange and PortRange.
+	RTPPorts string `yaml:"rtp_ports"`
+	// BindIP is the address RTP sockets bind to.
+	BindIP string `yaml:"bind_ip"`
+	// PublicIP, when set, is written into SDP instead of the bound address
+	// (1:1 NAT).
+	PublicIP  string        `yaml:"public_ip"`
+	JitterMin time.Duration `yaml:"jitter_min"`
+	JitterMax time.Duration `yaml:"jitter_max"`
+}
+
+// HTTP is the http: section.
+type HTTP struct {
+	// Listen is "ADDR:PORT"; empty disables the HTTP server.
+	Listen string `yaml:"listen"`
+}
+
+// Log is the log: section.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info, warn or error
+	Format string `yaml:"format"` // text or json
+}
+
+// Audio is the audio: section.
+type Audio struct {
+	// Codecs is the default codec preference, best first.
+	Codecs []Codec `yaml:"codecs"`
+}
+
+// RoomNumber is a room's number: digits only. It is what callers dial (the
+// user part of the Request-URI) or type.
+type RoomNumber string
+
+// Room is one entry under rooms:. Later: type, host_pin, guest_pin,
+// guests_allowed, language, layout, encryption, stream.
+type Room struct {
+	Number RoomNumber `yaml:"number"`
+	// Name defaults to "Room <number>".
+	Name            string `yaml:"name"`
+	MaxParticipants int    `yaml:"max_participants"`
+	// Codecs overrides audio.codecs for this room; after Parse it always
+	// holds the room's effective list.
+	Codecs []Codec `yaml:"codecs"`
+}
+
+// setDefaults prepares a room before its YAML entry is decoded onto it.
+func (r *Room) setDefaults() {
+	r.MaxParticipants = DefaultMaxParticipants
+}
+
+// defaulter is implemented by list entries that have defaults of their own.
+type defaulter interface{ setDefaults() }
+
+var _ defaulter = (*Room)(nil)
+
+// Codec names an audio codec in its canonical spelling.
+type Codec string
+
+// The audio codecs vmrd speaks.
+const (
+	CodecOpus Codec = "opus"
+	CodecG722 Codec = "G722"
+	CodecPCMU Codec = "PCMU"
+	CodecPCMA Codec = "PCMA"
+)
+
+// KnownCodecs returns every codec vmrd speaks in the default preference order.
+func KnownCodecs() []Codec {
+	return []Codec{CodecOpus, CodecG722, CodecPCMU, CodecPCMA}
+}
+
+// Default returns a Config holding every default. It has no listeners, no
+// port range and no rooms: those are required in the file.
+func Default() *Config {
+	return &Config{
+		SIP: SIP{
+			NoRTPTimeout:   DefaultNoRTPTimeout,
+			SessionExpires: DefaultSessionExpires,
+			MinSE:          DefaultMinSE,
+		},
+		Media: Media{
+			BindIP:    DefaultBindIP,
+			JitterMin: DefaultJitterMin,
+			JitterMax: DefaultJitterMax,
+		},
+		HTTP:  HTTP{Listen: DefaultHTTPListen},
+		Log:   Log{Level: DefaultLogLevel, Format: DefaultLogFormat},
+		Audio: Audio{Codecs: KnownCodecs()},
+	}
+}
+
+// Room finds a room by its exact number. The caller normalizes what was
+// dialled (strips a leading + and the like) first.
+func (c *Config) Room(number string) (*Room, bool) {
+	n := RoomNumber(number)
+	if i, ok := c.index[n]; ok && i < len(c.Rooms) && c.Rooms[i].Number == n {
+		return &c.Rooms[i], true
+	}
+	if c.index != nil && len(c.index) == len(c.Rooms) {
+		return nil, false
+	}
+	// Hand-built or modified Config: no trustworthy index.
+	for i := range c.Rooms {
+		if c.Rooms[i].Number == n {
+			return &c.Rooms[i], true
+		}
+	}
+	return nil, false
+}
+
+// Listeners returns the parsed sip.listen entries, skipping any that do not
+// parse (Validate reports those).
+func (s SIP) Listeners() []Listener {
+	out := make([]Listener, 0, len(s.Listen))
+	for _, raw := range s.Listen {
+		if l, err := ParseListener(raw); err == nil {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// PortRange returns media.rtp_ports as numbers, or 0, 0 if it does not parse
+// (Validate reports that).
+func (m Media) PortRange() (lo, hi int) {
+	lo, hi, err := ParsePortRange(m.RTPPorts)
+	if err != nil {
+		return 0, 0
+	}
+	return lo, hi
+}
+
+// Enabled reports whether the HTTP server should run.
+func (h HTTP) Enabled() bool { return h.Listen != "" }
+
+// SlogLevel returns log.level for log/slog; unknown values give Info.
+func (l Log) SlogLevel() slog.Level {
+	switch l.Level {
+	case "debug":
+		return slog.LevelDebug
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	default:
+		return slog.LevelInfo
+	}
+}

@@ -1,0 +1,191 @@
+// Package service is vmrd's composition root: it builds every part from the
+// configuration, starts them in order and stops them in reverse.
+package service
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync/atomic"
+
+	"vmrd/internal/api"
+	"vmrd/internal/codec"
+	"vmrd/internal/config"
+	"vmrd/internal/media"
+	"vmrd/internal/metrics"
+	"vmrd/internal/room"
+	"vmrd/mixer/audio"
+	sipsig "vmrd/signaling/sip"
+)
+
+// Service is a running vmrd.
+type Service struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	metrics *metrics.Metrics
+	rooms   *room.Manager
+	sip     *sipsig.Server
+	http    *api.Server
+	ready   atomic.Bool
+}
+
+// New builds vmrd from a validated configuration. Nothing listens yet.
+func New(cfg *config.Config, log *slog.Logger, version string) (*Service, error) {
+	s := &Service{cfg: cfg, log: log, metrics: metrics.New()}
+
+	lo, hi := cfg.Media.PortRange()
+	bind := net.ParseIP(cfg.Media.BindIP)
+	ports, err := media.NewPortAllocator(bind, lo, hi)
+	if err != nil {
+		return nil, fmt.Errorf("media ports: %w", err)
+	}
+	s.rooms = room.NewManager(room.Config{
+		Lookup:   s.lookupRoom,
+		NewMixer: s.newMixer,
+		Metrics:  s.metrics,
+		Logger:   log,
+	})
+
+	mediaIP := net.ParseIP(cfg.Media.PublicIP)
+	if mediaIP == nil && bind != nil && !bind.IsUnspecified() {
+		mediaIP = bind
+	}
+	ua := cfg.SIP.UserAgent
+	if ua == "" {
+		ua = "vmrd/" + version
+	}
+	var listeners []sipsig.Listener
+	for _, l := range cfg.SIP.Listeners() {
+		listeners = append(listeners, sipsig.Listener{Transport: l.Transport, Addr: l.Addr})
+	}
+	s.sip, err = sipsig.New(sipsig.Config{
+		Listeners:      listeners,
+		UserAgent:      ua,
+		Codecs:         s.roomCodecs,
+		Rooms:          s.rooms,
+		Ports:          ports,
+		MediaIP:        mediaIP,
+		SignalingIP:    net.ParseIP(cfg.Media.PublicIP),
+		NoRTPTimeout:   cfg.SIP.NoRTPTimeout,
+		SessionExpires: cfg.SIP.SessionExpires,
+		MinSE:          cfg.SIP.MinSE,
+		AnswerDelay:    cfg.SIP.AnswerDelay,
+		JitterMin:      cfg.Media.JitterMin,
+		JitterMax:      cfg.Media.JitterMax,
+		Metrics:        s.metrics,
+		Logger:         log.With("component", "sip"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	if cfg.HTTP.Enabled() {
+		s.http = api.New(api.Config{
+			Listen:   cfg.HTTP.Listen,
+			Registry: s.metrics.Registry(),
+			Ready:    s.ready.Load,
+			Logger:   log.With("component", "http"),
+		})
+	}
+	return s, nil
+}
+
+func (s *Service) lookupRoom(n room.Number) (room.Settings, bool) {
+	r, ok := s.cfg.Room(string(n))
+	if !ok {
+		return room.Settings{}, false
+	}
+	return room.Settings{Number: n, Name: r.Name, MaxParticipants: r.MaxParticipants}, true
+}
+
+func (s *Service) roomCodecs(n room.Number) []codec.AudioCodec {
+	r, ok := s.cfg.Room(string(n))
+	names := s.cfg.Audio.Codecs
+	if ok && len(r.Codecs) > 0 {
+		names = r.Codecs
+	}
+	out := make([]codec.AudioCodec, 0, len(names))
+	for _, name := range names {
+		if c, ok := codecByName(string(name)); ok {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// codecByName maps a config codec name to its codec.
+func codecByName(name string) (codec.AudioCodec, bool) {
+	for _, c := range codec.AudioCodecs() {
+		if strings.EqualFold(c.Name, name) {
+			return c, true
+		}
+	}
+	return codec.AudioCodec{}, false
+}
+
+// newMixer starts the audio mixer of a room that became active.
+func (s *Service) newMixer(rs room.Settings) (room.Mixer, error) {
+	m := audio.New(audio.Config{
+		Name:       "room " + string(rs.Number),
+		Metrics:    s.metrics,
+		Logger:     s.log.With("room", string(rs.Number), "component", "mixer"),
+		NewEncoder: newEncoder,
+	})
+	if err := m.Start(); err != nil {
+		return nil, err
+	}
+	return mixerAdapter{m}, nil
+}
+
+// newEncoder makes an encoder for a format key such as "opus/48000/2".
+func newEncoder(format string) (codec.AudioEncoder, error) {
+	for _, c := range codec.AudioCodecs() {
+		if c.String() == format {
+			return c.NewEncoder()
+		}
+	}
+	return nil, fmt.Errorf("unknown audio format %q", format)
+}
+
+// mixerAdapter lets the room drive the audio mixer through room.Mixer.
+type mixerAdapter struct{ m *audio.Mixer }
+
+func (a mixerAdapter) Add(id room.ParticipantID, format string, sink room.AudioSink) (room.AudioInput, error) {
+	return a.m.Add(string(id), format, sink)
+}
+func (a mixerAdapter) Remove(id room.ParticipantID) { _ = a.m.Remove(string(id)) }
+func (a mixerAdapter) Close() error                 { return a.m.Close() }
+
+// Start opens the listeners. If any fails, what started is stopped again.
+func (s *Service) Start() error {
+	if s.http != nil {
+		if err := s.http.Start(); err != nil {
+			return err
+		}
+	}
+	if err := s.sip.Start(); err != nil {
+		if s.http != nil {
+			_ = s.http.Close()
+		}
+		return err
+	}
+	s.ready.Store(true)
+	s.log.Info("vmrd ready", "rooms", len(s.cfg.Rooms))
+	return nil
+}
+
+// Metrics exposes the registry owner (for tests).
+func (s *Service) Metrics() *metrics.Metrics { return s.metrics }
+
+// Close hangs up every call and stops everything, in reverse order of start.
+func (s *Service) Close() error {
+	s.ready.Store(false)
+	var errs []error
+	errs = append(errs, s.sip.Close())
+	errs = append(errs, s.rooms.Close())
+	if s.http != nil {
+		errs = append(errs, s.http.Close())
+	}
+	return errors.Join(errs...)
+}

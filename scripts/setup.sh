@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs the Debian packages vmrd needs to build, run and test, and only
+# those that are missing. Safe to run again. Needs root (or sudo) when
+# something is missing.
+#
+#   scripts/setup.sh          build and run dependencies
+#   scripts/setup.sh --test   plus the real peers the tests talk to
+set -euo pipefail
+
+# Build: cgo to libopus (Opus) and spandsp (G.722).
+build_pkgs=(gcc libc6-dev pkg-config libopus-dev libspandsp-dev)
+# Tests: sipp (package sip-tester) and baresip are the real SIP peers.
+test_pkgs=(sip-tester baresip-core)
+
+want=("${build_pkgs[@]}")
+if [[ "${1:-}" == "--test" ]]; then
+	want+=("${test_pkgs[@]}")
+fi
+
+missing=()
+for p in "${want[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+		missing+=("$p")
+	fi
+done
+
+if ((${#missing[@]})); then
+	echo "setup: installing ${missing[*]}"
+	sudo=""
+	if [[ $(id -u) -ne 0 ]]; then
+		command -v sudo >/dev/null || { echo "setup: need root to install ${missing[*]}" >&2; exit 1; }
+		sudo="sudo"
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	$sudo apt-get update -qq
+	$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v go >/dev/null; then
+	echo "setup: Go is not installed. vmrd needs Go 1.26 or newer (see README)." >&2
+	exit 1
+fi

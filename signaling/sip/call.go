@@ -1,0 +1,780 @@
+package sip
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"vmrd/internal/codec"
+	"vmrd/internal/media"
+	"vmrd/internal/metrics"
+	"vmrd/internal/room"
+	"vmrd/signaling/sdp"
+)
+
+// callState moves forward only.
+type callState int32
+
+const (
+	stateEarly     callState = iota // INVITE received, no final response yet
+	stateAnswered                   // 2xx sent, waiting for ACK
+	stateConfirmed                  // ACK received (RFC 3261 13.3.1.4)
+	stateEnded
+)
+
+func (s callState) String() string {
+	return [...]string{"early", "answered", "confirmed", "ended"}[s]
+}
+
+// call is one SIP dialog with its media and its place in a room.
+type call struct {
+	s      *Server
+	id     string // dialog ID
+	log    *slog.Logger
+	number room.Number
+	prefs  []codec.AudioCodec
+	invite *sip.Request // the initial INVITE, with our To tag
+	state  atomic.Int32
+	audio  *legAudio
+
+	ports *media.Ports // owned until a session takes them
+
+	mu          sync.Mutex
+	neg         *sdp.Negotiation // the audio in force
+	local       sdp.Local
+	lastAnswer  []byte
+	session     *media.Session
+	participant *room.Participant
+	timer       sessionTimer
+	refresh     *time.Timer
+	localCSeq   uint32
+	remoteCSeq  uint32
+	// awaiting is the CSeq of the INVITE whose 2xx waits for ACK, 0 if none.
+	awaiting   uint32
+	acks       chan *sip.Request
+	offerInAck bool // our 2xx carried the offer; the answer comes in the ACK
+
+	endOnce sync.Once
+	done    chan struct{}
+}
+
+// legAudio connects the media session and the room's mixer, both of which
+// exist before the other is wired.
+type legAudio struct {
+	session     atomic.Pointer[media.Session]
+	participant atomic.Pointer[room.Participant]
+}
+
+// WriteAudio takes the mixer's encoded frame for this caller.
+func (l *legAudio) WriteAudio(payload []byte) {
+	if s := l.session.Load(); s != nil {
+		s.WriteAudio(payload)
+	}
+}
+
+// Write takes the caller's decoded audio.
+func (l *legAudio) Write(pcm []int16) {
+	if p := l.participant.Load(); p != nil {
+		p.Input().Write(pcm)
+	}
+}
+
+var _ room.AudioSink = (*legAudio)(nil)
+
+func (c *call) String() string {
+	return fmt.Sprintf("call(%s room %s %s)", c.invite.CallID().Value(), c.number, callState(c.state.Load()))
+}
+
+// newCall handles an initial INVITE (RFC 3261 13.3).
+func (s *Server) newCall(req *sip.Request, tx sip.ServerTransaction) {
+	log := s.log.With("call_id", req.CallID().Value(), "source", req.Source())
+	fail := func(err error, extra ...sip.Header) {
+		code, reason := status(err)
+		log.Info("call refused", "code", code, "err", err)
+		s.respond(req, tx, code, reason, extra...)
+		s.callResult(resultFor(err))
+	}
+	number, err := roomNumber(req.Recipient)
+	if err != nil {
+		fail(err)
+		return
+	}
+	if _, ok := s.cfg.Rooms.Lookup(number); !ok {
+		fail(room.ErrNoSuchRoom)
+		return
+	}
+	log = log.With("room", string(number))
+	timer, err := negotiateTimer(req, s.cfg.SessionExpires, s.cfg.MinSE)
+	if err != nil {
+		fail(err, sip.NewHeader("Min-SE", fmt.Sprint(int(s.cfg.MinSE/time.Second))))
+		return
+	}
+	prefs := s.cfg.Codecs(number)
+	var neg *sdp.Negotiation
+	if body := req.Body(); len(body) > 0 {
+		if ct := req.ContentType(); ct != nil && !strings.HasPrefix(strings.ToLower(ct.Value()), "application/sdp") {
+			fail(ErrUnsupportedBody, sip.NewHeader("Accept", "application/sdp"))
+			return
+		}
+		neg, err = sdp.Negotiate(body, prefs)
+		if err != nil {
+			fail(err, warning(err))
+			return
+		}
+	}
+	s.respond(req, tx, 100, "Trying")
+
+	withRTCP := neg == nil || !neg.Audio.RTCPMux
+	ports, err := s.cfg.Ports.Allocate(withRTCP)
+	if err != nil {
+		log.Warn("no RTP ports left", "err", err)
+		fail(err)
+		return
+	}
+	inv := req.Clone()
+	inv.To().Params.Add("tag", sip.GenerateTagN(16))
+	id, err := sip.DialogIDFromRequestUAS(inv)
+	if err != nil {
+		ports.Close()
+		fail(fmt.Errorf("%w: %v", errBadHeader, err))
+		return
+	}
+	c := &call{
+		s: s, id: id, log: log, number: number, prefs: prefs, invite: inv,
+		audio: &legAudio{}, ports: ports, neg: neg, timer: timer,
+		remoteCSeq: req.CSeq().SeqNo, acks: make(chan *sip.Request, 4),
+		localCSeq: randomCSeq(), done: make(chan struct{}),
+		local: sdp.Local{IP: s.mediaIP(req), Port: ports.RTPPort(), SessionID: uint64(randomCSeq()), Version: 1},
+	}
+	if !s.register(c) {
+		ports.Close()
+		fail(room.ErrClosed)
+		return
+	}
+
+	format := prefs[0].String()
+	if neg != nil {
+		format = neg.Audio.Codec.String()
+	}
+	p, err := s.cfg.Rooms.Join(context.Background(), room.JoinRequest{
+		Number: number, DisplayName: displayName(req), Source: req.Source(),
+		Leg: c, AudioFormat: format, Sink: c.audio,
+	})
+	if err != nil {
+		s.unregister(c)
+		ports.Close()
+		if errors.Is(err, room.ErrRoomFull) {
+			fail(err, sip.NewHeader("Reason", `SIP;cause=486;text="Room is full"`))
+		} else {
+			fail(err)
+		}
+		return
+	}
+	c.participant = p
+	c.audio.participant.Store(p)
+	c.log = log.With("participant", string(p.ID()))
+
+	if s.cfg.AnswerDelay > 0 {
+		c.respond(req, tx, 180, "Ringing", nil)
+		select {
+		case <-time.After(s.cfg.AnswerDelay):
+		case <-tx.Done():
+		}
+	}
+	if err := tx.Err(); errors.Is(err, sip.ErrTransactionCanceled) || isDone(tx) {
+		// CANCEL arrived: the transaction layer answered it and sent 487.
+		c.log.Info("call cancelled before answer")
+		s.callResult(metrics.CallCancelled)
+		c.end("cancelled")
+		return
+	}
+
+	var body []byte
+	if neg != nil {
+		if err := c.startMedia(neg); err != nil {
+			c.log.Error("start media", "err", err)
+			c.respond(req, tx, 500, "Server Internal Error", nil)
+			s.callResult(metrics.CallFailed)
+			c.end("media failed")
+			return
+		}
+		body, err = neg.Answer(c.local)
+	} else {
+		// Delayed offer (RFC 3261 13.2.1): we offer, the ACK answers.
+		c.offerInAck = true
+		body, err = sdp.Offer(c.local, prefs, sdp.SendRecv)
+	}
+	if err != nil {
+		c.log.Error("build sdp", "err", err)
+		c.respond(req, tx, 500, "Server Internal Error", nil)
+		s.callResult(metrics.CallFailed)
+		c.end("sdp failed")
+		return
+	}
+	c.lastAnswer = body
+	c.state.Store(int32(stateAnswered))
+	s.callResult(metrics.CallAnswered)
+	if s.cfg.Metrics != nil {
+		s.cfg.Metrics.CallsActive.Add(1)
+	}
+	c.log.Info("call answered", "codec", format, "transport", req.Transport())
+	if !c.answerAndWaitAck(req, tx, body, req.CSeq().SeqNo) {
+		c.hangup("no ACK")
+		return
+	}
+}
+
+func isDone(tx sip.ServerTransaction) bool {
+	select {
+	case <-tx.Done():
+		return true
+	default:
+		return false
+	}
+}
+
+func warning(err error) sip.Header {
+	// RFC 3261 20.43: 399 is a miscellaneous warning; text for humans.
+	text := strings.ReplaceAll(err.Error(), `"`, `'`)
+	return sip.NewHeader("Warning", fmt.Sprintf(`399 vmrd "%s"`, text))
+}
+
+func displayName(req *sip.Request) string {
+	if f := req.From(); f != nil {
+		if f.DisplayName != "" {
+			return f.DisplayName
+		}
+		return f.Address.User
+	}
+	return ""
+}
+
+func randomCSeq() uint32 {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return binary.BigEndian.Uint32(b[:])>>2 + 1
+}
+
+// mediaIP is the address we announce in SDP.
+func (s *Server) mediaIP(req *sip.Request) net.IP {
+	if s.cfg.MediaIP != nil && !s.cfg.MediaIP.IsUnspecified() {
+		return s.cfg.MediaIP
+	}
+	if ip := net.ParseIP(s.contact(req).Address.Host); ip != nil && !ip.IsUnspecified() {
+		return ip
+	}
+	return net.IPv4(127, 0, 0, 1)
+}
+
+// respond answers a request of this dialog: every response carries our
+// tag, Contact, Allow and Supported; 2xx to INVITE/UPDATE carry the timer.
+func (c *call) respond(req *sip.Request, tx sip.ServerTransaction, code int, reason string, body []byte) *sip.Response {
+	r := req
+	if req == c.invite || (req.To() != nil && !req.To().Params.Has("tag")) {
+		r = c.invite // the initial INVITE: responses take our To tag
+	}
+	res := sip.NewResponseFromRequest(r, code, reason, body)
+	// NewResponseFromRequest builds Via from r; for the initial INVITE r is
+	// our clone, so the Via (and so the destination) are the request's.
+	if code > 100 {
+		res.AppendHeader(c.s.contact(req))
+		res.AppendHeader(sip.NewHeader("Allow", allowed))
+		res.AppendHeader(sip.NewHeader("Supported", "timer"))
+	}
+	if code >= 200 && code < 300 && (req.IsInvite() || req.Method == sip.UPDATE) && c.timer.interval > 0 {
+		res.AppendHeader(c.timer.header())
+		if c.timer.require {
+			res.AppendHeader(sip.NewHeader("Require", "timer"))
+		}
+	}
+	if len(body) > 0 {
+		res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	}
+	if err := tx.Respond(res); err != nil {
+		c.log.Debug("respond failed", "code", code, "err", err)
+	}
+	return res
+}
+
+// answerAndWaitAck sends a 2xx to an INVITE and retransmits it until the
+// ACK comes (RFC 3261 13.3.1.4: T1 doubling up to T2, for 64*T1; over a
+// reliable transport only once). It reports whether the ACK came.
+func (c *call) answerAndWaitAck(req *sip.Request, tx sip.ServerTransaction, body []byte, cseq uint32) bool {
+	c.mu.Lock()
+	c.awaiting = cseq
+	c.mu.Unlock()
+	res := c.respond(req, tx, 200, "OK", body)
+	reliable := sip.IsReliable(req.Transport())
+	interval := sip.T1
+	retransmit := time.NewTimer(interval)
+	defer retransmit.Stop()
+	giveUp := time.NewTimer(64 * sip.T1)
+	defer giveUp.Stop()
+	for {
+		select {
+		case ack := <-c.acks:
+			if ack.CSeq().SeqNo != cseq {
+				continue
+			}
+			return c.acked(ack)
+		case ack := <-tx.Acks():
+			// A non-compliant peer that reused the INVITE's branch.
+			if ack != nil {
+				return c.acked(ack)
+			}
+		case <-retransmit.C:
+			if !reliable {
+				if err := tx.Respond(res); err != nil {
+					c.log.Debug("2xx retransmit failed", "err", err)
+				}
+				interval = min(2*interval, sip.T2)
+			}
+			retransmit.Reset(interval)
+		case <-giveUp.C:
+			c.log.Warn("no ACK for 2xx", "cseq", cseq)
+			return false
+		case <-c.done:
+			return false
+		}
+	}
+}
+
+// ack routes an ACK to the INVITE waiting for it.
+func (c *call) ack(req *sip.Request) {
+	select {
+	case c.acks <- req:
+	default:
+	}
+}
+
+// acked confirms the dialog after an ACK; an offer in our 2xx is answered here.
+func (c *call) acked(ack *sip.Request) bool {
+	c.mu.Lock()
+	c.awaiting = 0
+	offerInAck := c.offerInAck
+	c.offerInAck = false
+	c.mu.Unlock()
+	if offerInAck {
+		neg, err := sdp.ParseAnswer(ack.Body(), c.prefs)
+		if err != nil {
+			c.log.Info("answer in ACK unusable", "err", err)
+			c.state.Store(int32(stateConfirmed))
+			c.hangup("no usable answer in ACK")
+			return true
+		}
+		if err := c.applyNegotiation(neg); err != nil {
+			c.log.Error("apply answer", "err", err)
+			c.state.Store(int32(stateConfirmed))
+			c.hangup("media failed")
+			return true
+		}
+	}
+	if c.state.CompareAndSwap(int32(stateAnswered), int32(stateConfirmed)) {
+		c.log.Debug("dialog confirmed")
+	}
+	c.armTimer()
+	return true
+}
+
+// startMedia makes and starts the RTP session for the first negotiation.
+func (c *call) startMedia(neg *sdp.Negotiation) error {
+	sess, err := media.NewSession(media.SessionConfig{
+		Ports:           c.ports,
+		Remote:          neg.Audio.Remote,
+		RemoteRTCP:      neg.Audio.RemoteRTCP,
+		Codec:           neg.Audio.Codec,
+		PayloadType:     neg.Audio.PayloadType,
+		DTMFPayloadType: neg.Audio.DTMFPayloadType,
+		DTMFClockRate:   neg.Audio.DTMFClockRate,
+		Direction:       mediaDirection(neg.Audio.Direction),
+		JitterMin:       c.s.cfg.JitterMin,
+		JitterMax:       c.s.cfg.JitterMax,
+		Sink:            c.audio,
+		OnTimeout:       func() { go c.hangup("no RTP") },
+		NoRTPTimeout:    c.s.cfg.NoRTPTimeout,
+		Metrics:         c.s.cfg.Metrics,
+		Logger:          c.log,
+	})
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.ports = nil // the session owns them now
+	c.session = sess
+	c.neg = neg
+	c.mu.Unlock()
+	c.audio.session.Store(sess)
+	sess.Start()
+	c.log.Debug("media started", "pipeline", sess.String())
+	return nil
+}
+
+func mediaDirection(d sdp.Direction) media.Direction {
+	switch d {
+	case sdp.SendOnly:
+		return media.SendOnly
+	case sdp.RecvOnly:
+		return media.RecvOnly
+	case sdp.Inactive:
+		return media.Inactive
+	default:
+		return media.SendRecv
+	}
+}
+
+// applyNegotiation starts media for a first answer, or updates the
+// running session after a re-INVITE or UPDATE.
+func (c *call) applyNegotiation(neg *sdp.Negotiation) error {
+	c.mu.Lock()
+	sess, old := c.session, c.neg
+	c.mu.Unlock()
+	if sess == nil {
+		if old == nil || old.Audio.Codec != neg.Audio.Codec {
+			if _, err := c.participant.SetAudioFormat(neg.Audio.Codec.String(), c.audio); err != nil {
+				return err
+			}
+		}
+		return c.startMedia(neg)
+	}
+	if old.Audio.Codec != neg.Audio.Codec {
+		if _, err := c.participant.SetAudioFormat(neg.Audio.Codec.String(), c.audio); err != nil {
+			return err
+		}
+	}
+	if err := sess.Update(media.Update{
+		Remote:          neg.Audio.Remote,
+		RemoteRTCP:      neg.Audio.RemoteRTCP,
+		Codec:           neg.Audio.Codec,
+		PayloadType:     neg.Audio.PayloadType,
+		DTMFPayloadType: neg.Audio.DTMFPayloadType,
+		Direction:       mediaDirection(neg.Audio.Direction),
+	}); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.neg = neg
+	c.mu.Unlock()
+	c.log.Info("media updated", "codec", neg.Audio.Codec.String(), "direction", neg.Audio.Direction.String())
+	return nil
+}
+
+// checkCSeq enforces RFC 3261 12.2.2: in-dialog requests must have rising CSeq.
+func (c *call) checkCSeq(req *sip.Request, tx sip.ServerTransaction) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := req.CSeq().SeqNo
+	if n <= c.remoteCSeq {
+		go c.s.respond(req, tx, 500, "Server Internal Error", sip.NewHeader("Retry-After", "1"))
+		return false
+	}
+	c.remoteCSeq = n
+	return true
+}
+
+// reinvite handles an INVITE inside the dialog: hold and resume, codec
+// change, address change, session refresh (RFC 3261 14.2, RFC 4028).
+func (c *call) reinvite(req *sip.Request, tx sip.ServerTransaction) {
+	if callState(c.state.Load()) == stateEnded {
+		c.s.respond(req, tx, 481, "Call/Transaction Does Not Exist")
+		return
+	}
+	c.mu.Lock()
+	pending := c.awaiting != 0
+	c.mu.Unlock()
+	if pending {
+		// RFC 3261 14.2: an INVITE while one is still in progress gets 500 with Retry-After.
+		c.s.respond(req, tx, 500, "Server Internal Error", sip.NewHeader("Retry-After", "1"))
+		return
+	}
+	if !c.checkCSeq(req, tx) {
+		return
+	}
+	timer, err := negotiateTimer(req, c.s.cfg.SessionExpires, c.s.cfg.MinSE)
+	if err != nil {
+		code, reason := status(err)
+		c.s.respond(req, tx, code, reason, sip.NewHeader("Min-SE", fmt.Sprint(int(c.s.cfg.MinSE/time.Second))))
+		return
+	}
+	var body []byte
+	if len(req.Body()) > 0 {
+		neg, err := sdp.Negotiate(req.Body(), c.prefs)
+		if err != nil {
+			// RFC 3261 14.2: a refused re-INVITE leaves the session as it was.
+			code, reason := status(err)
+			c.s.respond(req, tx, code, reason, warning(err))
+			return
+		}
+		if err := c.applyNegotiation(neg); err != nil {
+			c.log.Error("re-INVITE media update", "err", err)
+			c.s.respond(req, tx, 500, "Server Internal Error")
+			return
+		}
+		body, err = c.answerFor(neg)
+		if err != nil {
+			c.s.respond(req, tx, 500, "Server Internal Error")
+			return
+		}
+	} else {
+		c.mu.Lock()
+		c.offerInAck = true
+		dir := sdp.SendRecv
+		if c.neg != nil {
+			dir = c.neg.Audio.Direction
+		}
+		c.local.Version++
+		local := c.local
+		c.mu.Unlock()
+		body, err = sdp.Offer(local, c.prefs, dir)
+		if err != nil {
+			c.s.respond(req, tx, 500, "Server Internal Error")
+			return
+		}
+	}
+	c.mu.Lock()
+	c.timer = timer
+	c.mu.Unlock()
+	if !c.answerAndWaitAck(req, tx, body, req.CSeq().SeqNo) {
+		c.hangup("no ACK to re-INVITE")
+	}
+}
+
+// answerFor builds the answer to a new offer, raising the o= version only
+// when the answer changed (RFC 3264 8).
+func (c *call) answerFor(neg *sdp.Negotiation) ([]byte, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	body, err := neg.Answer(c.local)
+	if err != nil {
+		return nil, err
+	}
+	if string(body) != string(c.lastAnswer) {
+		c.local.Version++
+		if body, err = neg.Answer(c.local); err != nil {
+			return nil, err
+		}
+		c.lastAnswer = body
+	}
+	return body, nil
+}
+
+// update handles UPDATE (RFC 3311): a session refresh, with or without a new offer.
+func (c *call) update(req *sip.Request, tx sip.ServerTransaction) {
+	if !c.checkCSeq(req, tx) {
+		return
+	}
+	timer, err := negotiateTimer(req, c.s.cfg.SessionExpires, c.s.cfg.MinSE)
+	if err != nil {
+		code, reason := status(err)
+		c.s.respond(req, tx, code, reason, sip.NewHeader("Min-SE", fmt.Sprint(int(c.s.cfg.MinSE/time.Second))))
+		return
+	}
+	var body []byte
+	if len(req.Body()) > 0 {
+		neg, err := sdp.Negotiate(req.Body(), c.prefs)
+		if err != nil {
+			code, reason := status(err)
+			c.s.respond(req, tx, code, reason, warning(err))
+			return
+		}
+		if err := c.applyNegotiation(neg); err != nil {
+			c.s.respond(req, tx, 500, "Server Internal Error")
+			return
+		}
+		if body, err = c.answerFor(neg); err != nil {
+			c.s.respond(req, tx, 500, "Server Internal Error")
+			return
+		}
+	}
+	c.mu.Lock()
+	c.timer = timer
+	c.mu.Unlock()
+	c.respond(req, tx, 200, "OK", body)
+	c.armTimer()
+}
+
+// armTimer (re)starts the session timer after a 2xx to INVITE or UPDATE.
+func (c *call) armTimer() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.refresh != nil {
+		c.refresh.Stop()
+		c.refresh = nil
+	}
+	t := c.timer
+	if t.interval <= 0 || callState(c.state.Load()) == stateEnded {
+		return
+	}
+	if t.refresher == "uac" {
+		c.refresh = time.AfterFunc(t.expiryDelay(), func() {
+			c.log.Info("session timer expired without refresh", "interval", t.interval)
+			c.hangup("session timer expired")
+		})
+		return
+	}
+	// We are the refresher: refresh at half the interval (RFC 4028 10).
+	c.refresh = time.AfterFunc(t.interval/2, c.refreshSession)
+}
+
+// refreshSession sends our session refresh: UPDATE when the peer allows
+// it, else a re-INVITE with our current SDP.
+func (c *call) refreshSession() {
+	method := sip.INVITE
+	if allow := c.invite.GetHeader("Allow"); allow != nil && strings.Contains(strings.ToUpper(allow.Value()), "UPDATE") {
+		method = sip.UPDATE
+	}
+	req := c.newRequest(method)
+	req.AppendHeader(c.timer.header())
+	req.AppendHeader(sip.NewHeader("Supported", "timer"))
+	if method == sip.INVITE {
+		c.mu.Lock()
+		body := c.lastAnswer
+		c.mu.Unlock()
+		req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+		req.SetBody(body)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 32*time.Second)
+	defer cancel()
+	res, err := c.do(ctx, req)
+	if err != nil || res.StatusCode >= 300 {
+		code := 0
+		if res != nil {
+			code = res.StatusCode
+		}
+		c.log.Info("session refresh failed", "method", method, "code", code, "err", err)
+		if code == 408 || code == 481 || err != nil {
+			c.hangup("session refresh failed")
+			return
+		}
+	}
+	if method == sip.INVITE && res != nil && res.StatusCode < 300 {
+		ack := c.newRequest(sip.ACK)
+		ack.CSeq().SeqNo = req.CSeq().SeqNo
+		if err := c.s.client.WriteRequest(ack, sipgo.ClientRequestAddVia); err != nil {
+			c.log.Debug("ACK for refresh failed", "err", err)
+		}
+	}
+	c.armTimer()
+}
+
+// newRequest builds a request inside the dialog from our side (RFC 3261 12.2.1.1).
+func (c *call) newRequest(method sip.RequestMethod) *sip.Request {
+	target := c.invite.Recipient
+	if ct := c.invite.Contact(); ct != nil {
+		target = ct.Address
+	}
+	req := sip.NewRequest(method, target)
+	from := c.invite.To().AsFrom()
+	to := c.invite.From().AsTo()
+	callID := sip.CallIDHeader(c.invite.CallID().Value())
+	c.mu.Lock()
+	if method != sip.ACK {
+		c.localCSeq++
+	}
+	seq := c.localCSeq
+	c.mu.Unlock()
+	maxFwd := sip.MaxForwardsHeader(70)
+	req.AppendHeader(&from)
+	req.AppendHeader(&to)
+	req.AppendHeader(&callID)
+	req.AppendHeader(&sip.CSeqHeader{SeqNo: seq, MethodName: method})
+	req.AppendHeader(&maxFwd)
+	rrs := c.invite.GetHeaders("Record-Route")
+	for _, rr := range rrs {
+		req.AppendHeader(sip.NewHeader("Route", rr.Value()))
+	}
+	req.AppendHeader(c.s.contact(c.invite))
+	req.SetTransport(c.invite.Transport())
+	if len(rrs) == 0 {
+		// Send where the INVITE came from: the same TCP connection, and
+		// through the caller's NAT binding (RFC 3581 spirit).
+		req.SetDestination(c.invite.Source())
+	}
+	return req
+}
+
+// do sends a request in the dialog and waits for its final response.
+func (c *call) do(ctx context.Context, req *sip.Request) (*sip.Response, error) {
+	tx, err := c.s.client.TransactionRequest(ctx, req, sipgo.ClientRequestAddVia)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Terminate()
+	for {
+		select {
+		case res := <-tx.Responses():
+			if res.IsProvisional() {
+				continue
+			}
+			return res, nil
+		case <-tx.Done():
+			return nil, tx.Err()
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// Disconnect implements room.Leg: the room asks us to hang up.
+func (c *call) Disconnect(reason string) { go c.hangup(reason) }
+
+var _ room.Leg = (*call)(nil)
+
+// hangup ends the call from our side with BYE (RFC 3261 15.1.1).
+func (c *call) hangup(reason string) {
+	st := callState(c.state.Load())
+	if st == stateEnded {
+		return
+	}
+	if st >= stateAnswered {
+		bye := c.newRequest(sip.BYE)
+		bye.AppendHeader(sip.NewHeader("Reason", fmt.Sprintf(`SIP;text="%s"`, reason)))
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		res, err := c.do(ctx, bye)
+		cancel()
+		if err != nil {
+			c.log.Debug("BYE not answered", "err", err)
+		} else if res.StatusCode >= 300 {
+			c.log.Debug("BYE refused", "code", res.StatusCode)
+		}
+	}
+	c.end(reason)
+}
+
+// end releases everything the call holds. It is idempotent.
+func (c *call) end(reason string) {
+	c.endOnce.Do(func() {
+		prev := callState(c.state.Swap(int32(stateEnded)))
+		close(c.done)
+		c.s.unregister(c)
+		c.mu.Lock()
+		if c.refresh != nil {
+			c.refresh.Stop()
+		}
+		sess, ports, p := c.session, c.ports, c.participant
+		c.mu.Unlock()
+		if p != nil {
+			p.Leave(reason)
+		}
+		c.audio.session.Store(nil)
+		if sess != nil {
+			_ = sess.Close()
+		} else if ports != nil {
+			ports.Close()
+		}
+		if prev >= stateAnswered && c.s.cfg.Metrics != nil {
+			c.s.cfg.Metrics.CallsActive.Add(-1)
+		}
+		c.log.Info("call ended", "reason", reason)
+	})
+}

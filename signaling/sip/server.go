@@ -1,0 +1,446 @@
+// Package sip is vmrd's SIP user agent server on sipgo: it listens on UDP
+// and TCP, turns an INVITE to sip:<number>@host into a join of room
+// <number>, negotiates SDP, runs the dialog (ACK, BYE, CANCEL, re-INVITE,
+// UPDATE, session timers) and binds the call's RTP session to the room.
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"vmrd/internal/codec"
+	"vmrd/internal/media"
+	"vmrd/internal/metrics"
+	"vmrd/internal/room"
+)
+
+// Listener is one transport and address to listen on.
+type Listener struct {
+	Transport string // "udp" or "tcp"
+	Addr      string // host:port
+}
+
+// Rooms is what the SIP layer needs of the room manager.
+type Rooms interface {
+	Lookup(room.Number) (room.Settings, bool)
+	Join(context.Context, room.JoinRequest) (*room.Participant, error)
+}
+
+// Config builds a Server.
+type Config struct {
+	Listeners []Listener
+	UserAgent string
+	// Codecs returns a room's audio codec preference.
+	Codecs func(room.Number) []codec.AudioCodec
+	Rooms  Rooms
+	Ports  *media.PortAllocator
+	// MediaIP is written into SDP (media.public_ip, else the bind address,
+	// else the address the call came in on).
+	MediaIP net.IP
+	// SignalingIP is written into Contact when the listener is a wildcard.
+	SignalingIP    net.IP
+	NoRTPTimeout   time.Duration
+	SessionExpires time.Duration
+	MinSE          time.Duration
+	// AnswerDelay rings (180) this long before answering; 0 answers at once.
+	AnswerDelay time.Duration
+	// JitterMin and JitterMax bound the adaptive jitter buffer (0: defaults).
+	JitterMin, JitterMax time.Duration
+	Metrics     *metrics.Metrics
+	Logger      *slog.Logger
+}
+
+// Server is the SIP UAS.
+type Server struct {
+	cfg    Config
+	log    *slog.Logger
+	ua     *sipgo.UserAgent
+	srv    *sipgo.Server
+	client *sipgo.Client
+	guard  *guard
+
+	mu     sync.Mutex
+	calls  map[string]*call // by dialog ID
+	closed bool
+
+	listeners []func() error // closers
+	contacts  map[string]sip.Uri
+	wg        sync.WaitGroup
+}
+
+// allowed is our Allow header: what a conferencing UAS handles.
+const allowed = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO"
+
+// New builds the server; Start listens.
+func New(cfg Config) (*Server, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.UserAgent == "" {
+		cfg.UserAgent = "vmrd"
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, calls: map[string]*call{}, contacts: map[string]sip.Uri{}}
+	s.guard = newGuard(cfg.Metrics, cfg.Logger, cfg.UserAgent)
+	ua, err := sipgo.NewUA(
+		sipgo.WithUserAgent(cfg.UserAgent),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerReadFilter(s.guard.filter)),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("sip user agent: %w", err)
+	}
+	// sipgo logs every unparseable datagram at error level with its
+	// content; the guard answers those with 400 before sipgo sees them, so
+	// sipgo's own logs go to debug.
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(quiet(cfg.Logger)))
+	if err != nil {
+		return nil, fmt.Errorf("sip server: %w", err)
+	}
+	client, err := sipgo.NewClient(ua, sipgo.WithClientLogger(quiet(cfg.Logger)))
+	if err != nil {
+		return nil, fmt.Errorf("sip client: %w", err)
+	}
+	s.ua, s.srv, s.client = ua, srv, client
+	srv.OnInvite(s.onInvite)
+	srv.OnAck(s.onAck)
+	srv.OnBye(s.onBye)
+	srv.OnCancel(s.onCancel)
+	srv.OnOptions(s.onOptions)
+	srv.OnUpdate(s.onUpdate)
+	srv.OnInfo(s.onInfo)
+	srv.OnRegister(s.notAllowed)
+	srv.OnNoRoute(s.noRoute)
+	return s, nil
+}
+
+// quiet demotes a library's logs to debug.
+func quiet(l *slog.Logger) *slog.Logger {
+	return slog.New(&levelCap{h: l.Handler()})
+}
+
+type levelCap struct{ h slog.Handler }
+
+func (c *levelCap) Enabled(ctx context.Context, _ slog.Level) bool {
+	return c.h.Enabled(ctx, slog.LevelDebug)
+}
+func (c *levelCap) Handle(ctx context.Context, r slog.Record) error {
+	r.Level = slog.LevelDebug
+	return c.h.Handle(ctx, r)
+}
+func (c *levelCap) WithAttrs(a []slog.Attr) slog.Handler { return &levelCap{h: c.h.WithAttrs(a)} }
+func (c *levelCap) WithGroup(n string) slog.Handler      { return &levelCap{h: c.h.WithGroup(n)} }
+
+// Start binds every listener; it fails (and closes what it bound) if any
+// address cannot be bound, so nothing half-starts.
+func (s *Server) Start() error {
+	for _, l := range s.cfg.Listeners {
+		if err := s.listen(l); err != nil {
+			s.closeListeners()
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Server) listen(l Listener) error {
+	switch l.Transport {
+	case "udp":
+		pc, err := net.ListenPacket("udp", l.Addr)
+		if err != nil {
+			return fmt.Errorf("sip listen udp %s: %w", l.Addr, err)
+		}
+		s.guard.addPacketConn(pc)
+		s.addContact("udp", pc.LocalAddr())
+		s.listeners = append(s.listeners, pc.Close)
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			_ = s.srv.ServeUDP(pc)
+		}()
+		s.log.Info("sip listening", "transport", "udp", "addr", pc.LocalAddr().String())
+	case "tcp":
+		ln, err := net.Listen("tcp", l.Addr)
+		if err != nil {
+			return fmt.Errorf("sip listen tcp %s: %w", l.Addr, err)
+		}
+		gl := s.guard.wrapListener(ln)
+		s.addContact("tcp", ln.Addr())
+		s.listeners = append(s.listeners, gl.Close)
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			_ = s.srv.ServeTCP(gl)
+		}()
+		s.log.Info("sip listening", "transport", "tcp", "addr", ln.Addr().String())
+	default:
+		return fmt.Errorf("sip listen: transport %q not supported", l.Transport)
+	}
+	return nil
+}
+
+func (s *Server) addContact(transport string, a net.Addr) {
+	host, port, _ := net.SplitHostPort(a.String())
+	ip := net.ParseIP(host)
+	if ip == nil || ip.IsUnspecified() {
+		if s.cfg.SignalingIP != nil {
+			host = s.cfg.SignalingIP.String()
+		}
+	}
+	u := sip.Uri{Scheme: "sip", User: "vmrd", Host: host}
+	fmt.Sscan(port, &u.Port)
+	if transport != "udp" {
+		u.UriParams = sip.NewParams()
+		u.UriParams.Add("transport", transport)
+	}
+	if _, ok := s.contacts[transport]; !ok {
+		s.contacts[transport] = u
+	}
+}
+
+// Addrs lists the bound listener addresses ("udp:127.0.0.1:5060").
+func (s *Server) Addrs() []string {
+	var out []string
+	for t, u := range s.contacts {
+		out = append(out, fmt.Sprintf("%s:%s", t, net.JoinHostPort(u.Host, fmt.Sprint(u.Port))))
+	}
+	return out
+}
+
+func (s *Server) contact(req *sip.Request) *sip.ContactHeader {
+	t := strings.ToLower(req.Transport())
+	u, ok := s.contacts[t]
+	if !ok {
+		for _, c := range s.contacts {
+			u = c
+			break
+		}
+	}
+	if net.ParseIP(u.Host) == nil || net.ParseIP(u.Host).IsUnspecified() {
+		// A wildcard listener and no configured address: use the host the
+		// caller dialed if it is an address.
+		if ip := net.ParseIP(req.Recipient.Host); ip != nil {
+			u.Host = ip.String()
+		}
+	}
+	return &sip.ContactHeader{Address: u}
+}
+
+func (s *Server) closeListeners() {
+	for _, c := range s.listeners {
+		_ = c()
+	}
+	s.listeners = nil
+}
+
+// Close hangs up every call, stops listening and waits.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	calls := make([]*call, 0, len(s.calls))
+	for _, c := range s.calls {
+		calls = append(calls, c)
+	}
+	s.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, c := range calls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.hangup("service shutting down")
+		}()
+	}
+	wg.Wait()
+	s.closeListeners()
+	_ = s.client.Close()
+	_ = s.srv.Close()
+	_ = s.ua.Close()
+	s.wg.Wait()
+	return nil
+}
+
+// Calls is the number of dialogs in progress.
+func (s *Server) Calls() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.calls)
+}
+
+func (s *Server) findCall(req *sip.Request) *call {
+	id, err := sip.DialogIDFromRequestUAS(req)
+	if err != nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls[id]
+}
+
+func (s *Server) respond(req *sip.Request, tx sip.ServerTransaction, code int, reason string, headers ...sip.Header) {
+	res := sip.NewResponseFromRequest(req, code, reason, nil)
+	for _, h := range headers {
+		res.AppendHeader(h)
+	}
+	if err := tx.Respond(res); err != nil {
+		s.log.Debug("sip respond failed", "code", code, "err", err)
+	}
+}
+
+func (s *Server) onOptions(req *sip.Request, tx sip.ServerTransaction) {
+	s.count()
+	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
+	res.AppendHeader(sip.NewHeader("Allow", allowed))
+	res.AppendHeader(sip.NewHeader("Accept", "application/sdp"))
+	res.AppendHeader(sip.NewHeader("Supported", "timer"))
+	if err := tx.Respond(res); err != nil {
+		s.log.Debug("options respond failed", "err", err)
+	}
+}
+
+func (s *Server) notAllowed(req *sip.Request, tx sip.ServerTransaction) {
+	s.count()
+	// RFC 3261 21.4.6: 405 carries Allow. vmrd is not a registrar.
+	s.respond(req, tx, 405, "Method Not Allowed", sip.NewHeader("Allow", allowed))
+}
+
+func (s *Server) noRoute(req *sip.Request, tx sip.ServerTransaction) {
+	s.count()
+	if req.IsAck() {
+		return
+	}
+	switch req.Method {
+	case sip.SUBSCRIBE, sip.NOTIFY, sip.REFER, sip.MESSAGE, sip.PUBLISH, sip.PRACK:
+		s.respond(req, tx, 405, "Method Not Allowed", sip.NewHeader("Allow", allowed))
+	default:
+		// RFC 3261 8.2.1: a method we do not know at all.
+		s.respond(req, tx, 501, "Not Implemented", sip.NewHeader("Allow", allowed))
+	}
+}
+
+func (s *Server) count() {
+	if s.cfg.Metrics != nil {
+		s.cfg.Metrics.SIPRequests.Add(1)
+	}
+}
+
+func (s *Server) onCancel(req *sip.Request, tx sip.ServerTransaction) {
+	// A CANCEL that matched a pending INVITE was answered by the
+	// transaction layer (200, then 487 on the INVITE). One that reaches us
+	// here matched nothing (RFC 3261 9.2).
+	s.count()
+	s.respond(req, tx, 481, "Call/Transaction Does Not Exist")
+}
+
+func (s *Server) onAck(req *sip.Request, tx sip.ServerTransaction) {
+	s.count()
+	if c := s.findCall(req); c != nil {
+		c.ack(req)
+	}
+}
+
+func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
+	s.count()
+	c := s.findCall(req)
+	if c == nil {
+		s.respond(req, tx, 481, "Call/Transaction Does Not Exist")
+		return
+	}
+	s.respond(req, tx, 200, "OK")
+	c.end("remote hangup")
+}
+
+func (s *Server) onInfo(req *sip.Request, tx sip.ServerTransaction) {
+	s.count()
+	c := s.findCall(req)
+	if c == nil {
+		s.respond(req, tx, 481, "Call/Transaction Does Not Exist")
+		return
+	}
+	// DTMF and picture_fast_update bodies are read by the host-control and
+	// video work; until then an INFO is acknowledged so endpoints keep going.
+	s.respond(req, tx, 200, "OK")
+}
+
+func (s *Server) onUpdate(req *sip.Request, tx sip.ServerTransaction) {
+	s.count()
+	c := s.findCall(req)
+	if c == nil {
+		s.respond(req, tx, 481, "Call/Transaction Does Not Exist")
+		return
+	}
+	c.update(req, tx)
+}
+
+func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
+	s.count()
+	if to := req.To(); to != nil && to.Params.Has("tag") {
+		c := s.findCall(req)
+		if c == nil {
+			s.respond(req, tx, 481, "Call/Transaction Does Not Exist")
+			return
+		}
+		c.reinvite(req, tx)
+		return
+	}
+	s.newCall(req, tx)
+}
+
+// roomNumber reads the room from the Request-URI: digits, with an
+// optional leading + (E.164 style), any host part.
+func roomNumber(u sip.Uri) (room.Number, error) {
+	user := strings.TrimPrefix(u.User, "+")
+	if user == "" || len(user) > 32 {
+		return "", ErrNotRoomURI
+	}
+	for _, r := range user {
+		if r < '0' || r > '9' {
+			return "", ErrNotRoomURI
+		}
+	}
+	return room.Number(user), nil
+}
+
+func (s *Server) register(c *call) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.calls[c.id] = c
+	return true
+}
+
+func (s *Server) unregister(c *call) {
+	s.mu.Lock()
+	delete(s.calls, c.id)
+	s.mu.Unlock()
+}
+
+func (s *Server) callResult(r metrics.CallResult) {
+	if s.cfg.Metrics != nil {
+		s.cfg.Metrics.CallEnded(r)
+	}
+}
+
+func resultFor(err error) metrics.CallResult {
+	code, _ := status(err)
+	switch code {
+	case 404:
+		return metrics.CallNotFound
+	case 486:
+		return metrics.CallBusy
+	case 488:
+		return metrics.CallNoCodec
+	default:
+		return metrics.CallFailed
+	}
+}
+
+var errShuttingDown = errors.New("shutting down")
