@@ -217,7 +217,7 @@ func (d *decoder) merge(m *yaml.Node, v reflect.Value, path string) {
 func (d *decoder) sequence(n *yaml.Node, v reflect.Value, path string, line int) {
 	if n.Kind != yaml.SequenceNode {
 		if n.Kind == yaml.ScalarNode && v.Type().Elem().Kind() == reflect.String {
-			d.fail(line, path, "expected a list, got %s; write it as [%s]", describe(n), quoteFlow(n.Value))
+			d.fail(line, path, "expected a list, got %s; write it as [%s]", describe(n), strconv.Quote(n.Value))
 			return
 		}
 		d.fail(line, path, "expected a list (lines starting with -), got %s", describe(n))
@@ -271,11 +271,16 @@ func (d *decoder) integer(n *yaml.Node, v reflect.Value, path string, line int) 
 	switch n.ShortTag() {
 	case "!!int":
 		var i int64
-		if err := n.Decode(&i); err != nil || v.OverflowInt(i) {
+		err := n.Decode(&i)
+		switch {
+		case err != nil && !isDigits(strings.TrimLeft(n.Value, "+-")):
+			// An explicit tag on something else: "!!int x".
+			d.fail(line, path, "expected a whole number, got %s", n.Value)
+		case err != nil || v.OverflowInt(i):
 			d.fail(line, path, "%s is too large", n.Value)
-			return
+		default:
+			v.SetInt(i)
 		}
-		v.SetInt(i)
 	case "!!str":
 		if _, err := strconv.Atoi(strings.TrimSpace(n.Value)); err == nil {
 			d.fail(line, path, "expected a whole number, got %s; remove the quotes", describe(n))
@@ -338,9 +343,6 @@ func describe(n *yaml.Node) string {
 	}
 	return "nothing"
 }
-
-// quoteFlow quotes a value for a one-line YAML list in a hint.
-func quoteFlow(s string) string { return strconv.Quote(s) }
 
 func join(path, name string) string {
 	if path == "" {

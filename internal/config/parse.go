@@ -129,6 +129,8 @@ func syntaxProblem(err error, data []byte, filename string) Problem {
 	switch {
 	case m != nil && parser:
 		p.Line++
+	case m == nil && anchorProblem.MatchString(msg):
+		p.Line = aliasLine(data, anchorProblem.FindStringSubmatch(msg)[1])
 	case m == nil && !isReaderProblem(msg):
 		p.Line = 1
 	}
@@ -142,6 +144,17 @@ func syntaxProblem(err error, data []byte, filename string) Problem {
 		p.Msg += "; this line is indented with a tab, and YAML takes spaces only"
 	}
 	return p
+}
+
+var anchorProblem = regexp.MustCompile(`^unknown anchor '(.*)' referenced$`)
+
+// aliasLine finds the line of the first use of alias *name, or 0.
+func aliasLine(data []byte, name string) int {
+	i := bytes.Index(data, []byte("*"+name))
+	if i < 0 {
+		return 0
+	}
+	return bytes.Count(data[:i], []byte("\n")) + 1
 }
 
 // isReaderProblem reports whether msg is about bytes rather than YAML

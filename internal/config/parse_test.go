@@ -396,6 +396,21 @@ media:
 			want: "vmrd.yaml: YAML syntax error: invalid leading UTF-8 octet",
 		},
 		{
+			name: "unknown anchor",
+			src:  minimal + "log:\n  level: *lvl\n",
+			want: "vmrd.yaml:5: YAML syntax error: unknown anchor 'lvl' referenced",
+		},
+		{
+			name: "explicit tags",
+			src: `sip: {listen: ["udp:127.0.0.1:5060"]}
+media: {rtp_ports: "40000-40999"}
+rooms:
+  - number: !!str 0123
+    max_participants: !!int many
+`,
+			want: "vmrd.yaml:5: rooms[0].max_participants: expected a whole number, got many",
+		},
+		{
 			name: "two documents",
 			src:  minimal + "---\nlog: {level: info}\n",
 			want: "vmrd.yaml:5: a second YAML document starts here; vmrd reads one document per file, so remove the --- line and merge the two",

@@ -220,3 +220,5 @@ func readRTP(t testing.TB, c *net.UDPConn) (*rtp.Packet, *net.UDPAddr) {
 		return p, from
 	}
 }
+
+type atomicCounter struct{ atomic.Int64 }

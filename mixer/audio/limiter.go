@@ -11,8 +11,8 @@ package audio
 // gain is unity, the limiter is a plain copy.
 const (
 	fullScale             = 32767
-	limiterAttackSamples  = 48   // 1 ms at 48 kHz
-	limiterRelease        = 0.1  // fraction of the distance to unity recovered per frame
+	limiterAttackSamples  = 48    // 1 ms at 48 kHz
+	limiterRelease        = 0.1   // fraction of the distance to unity recovered per frame
 	limiterUnityThreshold = 0.999 // snap to unity above this gain
 )
 

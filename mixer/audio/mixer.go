@@ -110,11 +110,11 @@ type Mixer struct {
 	done   chan struct{}
 
 	skippedTicks atomic.Uint64
+	lastSkip     time.Time // when skipped ticks were last logged; owned by run
 
 	tickMu     sync.Mutex // held for a whole tick; everything below is owned by the tick
 	tickClosed bool
 	tickNo     uint64
-	lastSkip   time.Time
 	shared     limiter
 	total      [codec.FrameSamples]int32
 	scratch    [codec.FrameSamples]int32
