@@ -1,6 +1,7 @@
 package room
 
 import (
+	"log/slog"
 	"testing"
 	"time"
 )
@@ -16,3 +17,5 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

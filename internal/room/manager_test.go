@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 )
@@ -317,5 +318,22 @@ func TestCloseDisconnectsEveryone(t *testing.T) {
 	}
 	if _, err := join(h, "1001"); !errors.Is(err, ErrClosed) {
 		t.Fatalf("join after close: %v, want ErrClosed", err)
+	}
+}
+
+// A command that lands in the queue after the actor's final drain must not
+// wait forever: the caller gets errRoomStopping and retries on a new actor.
+func TestCommandAfterFinalDrainDoesNotHang(t *testing.T) {
+	r := newRoom(Settings{Number: "1001", MaxParticipants: 1}, newFakeMixer(), nil, discardLogger())
+	close(r.done) // the actor has drained and stopped, stopping not yet seen
+	errc := make(chan error, 1)
+	go func() { errc <- r.do(context.Background(), func(*roomState) {}) }()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, errRoomStopping) {
+			t.Fatalf("do: %v, want errRoomStopping", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("do hung on a stopped actor")
 	}
 }

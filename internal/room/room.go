@@ -98,9 +98,14 @@ func (r *Room) do(ctx context.Context, f func(*roomState)) error {
 	case <-ran:
 		return nil
 	case <-r.done:
-		// the actor drains queued commands before done closes, so ran is closed
-		<-ran
-		return nil
+		// The actor runs every command queued before its final drain; one
+		// that slipped into the queue after it will never run.
+		select {
+		case <-ran:
+			return nil
+		default:
+			return errRoomStopping
+		}
 	}
 }
 

@@ -389,6 +389,11 @@ func (c *call) acked(ack *sip.Request) bool {
 
 // startMedia makes and starts the RTP session for the first negotiation.
 func (c *call) startMedia(neg *sdp.Negotiation) error {
+	onTimeout := func() { go c.hangup("no RTP") }
+	noRTP := c.s.cfg.NoRTPTimeout
+	if noRTP <= 0 {
+		onTimeout, noRTP = nil, -1 // sip.no_rtp_timeout: 0 disables the check
+	}
 	sess, err := media.NewSession(media.SessionConfig{
 		Ports:           c.ports,
 		Remote:          neg.Audio.Remote,
@@ -401,8 +406,8 @@ func (c *call) startMedia(neg *sdp.Negotiation) error {
 		JitterMin:       c.s.cfg.JitterMin,
 		JitterMax:       c.s.cfg.JitterMax,
 		Sink:            c.audio,
-		OnTimeout:       func() { go c.hangup("no RTP") },
-		NoRTPTimeout:    c.s.cfg.NoRTPTimeout,
+		OnTimeout:       onTimeout,
+		NoRTPTimeout:    noRTP,
 		Metrics:         c.s.cfg.Metrics,
 		Logger:          c.log,
 	})
