@@ -38,12 +38,12 @@ type InvalidReason int
 
 // Reasons an inbound RTP packet is dropped.
 const (
-	InvalidMalformed InvalidReason = iota // not parseable as RTP/RTCP
-	InvalidSSRC                           // from an unexpected SSRC
-	InvalidOversize                       // larger than we accept
-	InvalidPayloadType                    // payload type not negotiated
-	InvalidDecode                         // codec refused the payload
-	InvalidSource                         // from an address that is not the peer's
+	InvalidMalformed   InvalidReason = iota // not parseable as RTP/RTCP
+	InvalidSSRC                             // from an unexpected SSRC
+	InvalidOversize                         // larger than we accept
+	InvalidPayloadType                      // payload type not negotiated
+	InvalidDecode                           // codec refused the payload
+	InvalidSource                           // from an address that is not the peer's
 	numInvalidReasons
 )
 

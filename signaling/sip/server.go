@@ -55,8 +55,8 @@ type Config struct {
 	AnswerDelay time.Duration
 	// JitterMin and JitterMax bound the adaptive jitter buffer (0: defaults).
 	JitterMin, JitterMax time.Duration
-	Metrics     *metrics.Metrics
-	Logger      *slog.Logger
+	Metrics              *metrics.Metrics
+	Logger               *slog.Logger
 }
 
 // Server is the SIP UAS.
