@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"strings"
 	"sync/atomic"
 
 	"vmrd/internal/api"
@@ -107,21 +106,11 @@ func (s *Service) roomCodecs(n room.Number) []codec.AudioCodec {
 	}
 	out := make([]codec.AudioCodec, 0, len(names))
 	for _, name := range names {
-		if c, ok := codecByName(string(name)); ok {
+		if c, ok := codec.LookupAudio(string(name), 0); ok {
 			out = append(out, c)
 		}
 	}
 	return out
-}
-
-// codecByName maps a config codec name to its codec.
-func codecByName(name string) (codec.AudioCodec, bool) {
-	for _, c := range codec.AudioCodecs() {
-		if strings.EqualFold(c.Name, name) {
-			return c, true
-		}
-	}
-	return codec.AudioCodec{}, false
 }
 
 // newMixer starts the audio mixer of a room that became active.
@@ -130,22 +119,12 @@ func (s *Service) newMixer(rs room.Settings) (room.Mixer, error) {
 		Name:       "room " + string(rs.Number),
 		Metrics:    s.metrics,
 		Logger:     s.log.With("room", string(rs.Number), "component", "mixer"),
-		NewEncoder: newEncoder,
+		NewEncoder: audio.CodecEncoder,
 	})
 	if err := m.Start(); err != nil {
 		return nil, err
 	}
 	return mixerAdapter{m}, nil
-}
-
-// newEncoder makes an encoder for a format key such as "opus/48000/2".
-func newEncoder(format string) (codec.AudioEncoder, error) {
-	for _, c := range codec.AudioCodecs() {
-		if c.String() == format {
-			return c.NewEncoder()
-		}
-	}
-	return nil, fmt.Errorf("unknown audio format %q", format)
 }
 
 // mixerAdapter lets the room drive the audio mixer through room.Mixer.
