@@ -161,7 +161,7 @@ func (l *testLeg) addr() *net.UDPAddr {
 // tagged by tag (the fake decoder's output).
 func (l *testLeg) packet(tag int16) *rtp.Packet {
 	p := &rtp.Packet{
-		Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: l.seq, Timestamp: l.ts, SSRC: l.ssrc},
+		Header:  rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: l.seq, Timestamp: l.ts, SSRC: l.ssrc},
 		Payload: []byte{byte(tag >> 8), byte(tag)},
 	}
 	l.seq++

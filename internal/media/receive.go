@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"sync/atomic"
 	"time"
 
 	"github.com/pion/rtcp"
@@ -89,7 +88,8 @@ func (r *receiver) loop() {
 				// Update may have set a deadline in the past to wake us.
 				r.deadline = time.Time{}
 			} else {
-				s.logOnce(&recvErrLogged, "rtp receive failed", "err", err)
+				s.logOnce(&s.c.recvErrLogged, "rtp receive failed", "err", err)
+				time.Sleep(time.Millisecond) // do not spin on a persistent error
 			}
 			r.applyPending(now)
 			r.tick(now)
@@ -101,8 +101,6 @@ func (r *receiver) loop() {
 	}
 }
 
-var recvErrLogged atomic.Bool
-
 // wakeAt is the earliest time something is due: a frame, an RTCP report,
 // the no-RTP timeout.
 func (r *receiver) wakeAt(now time.Time) time.Time {
@@ -113,7 +111,7 @@ func (r *receiver) wakeAt(now time.Time) time.Time {
 	if r.nextRTCP.Before(w) {
 		w = r.nextRTCP
 	}
-	if r.expecting() && !r.timedOut {
+	if r.expecting() && !r.timedOut && r.s.cfg.NoRTPTimeout > 0 {
 		if t := r.lastRTP.Add(r.s.cfg.NoRTPTimeout); t.Before(w) {
 			w = t
 		}
@@ -137,7 +135,12 @@ func (r *receiver) applyPending(now time.Time) {
 	}
 	old := r.cfg
 	r.cfg = rc
-	if old.dec != nil {
+	if old.codec == rc.codec && old.dec != nil {
+		// Same codec: keep the decoder and its history (Opus state,
+		// concealment memory) for a seamless re-INVITE.
+		rc.dec.Close()
+		rc.dec = old.dec
+	} else if old.dec != nil {
 		old.dec.Close()
 	}
 	// A new decoder has no history: start the playout afresh. The same
@@ -283,7 +286,7 @@ func (r *receiver) tick(now time.Time) {
 	r.syncStats()
 	if !r.expecting() {
 		r.lastRTP = now // paused: a resumed call gets the full timeout
-	} else if !r.timedOut && now.Sub(r.lastRTP) >= s.cfg.NoRTPTimeout {
+	} else if !r.timedOut && s.cfg.NoRTPTimeout > 0 && now.Sub(r.lastRTP) >= s.cfg.NoRTPTimeout {
 		r.timedOut = true
 		s.c.timedOut.Store(true)
 		s.log.Warn("no rtp received", "for", s.cfg.NoRTPTimeout.String())
@@ -408,20 +411,18 @@ func (r *receiver) sendRTCP(now time.Time) {
 	}}}
 	b, err := rtcp.Marshal([]rtcp.Packet{first, sdes})
 	if err != nil {
-		s.logOnce(&rtcpErrLogged, "rtcp marshal failed", "err", err)
+		s.logOnce(&s.c.rtcpErrLogged, "rtcp marshal failed", "err", err)
 		return
 	}
 	if _, err := conn.WriteToUDPAddrPort(b, dst); err != nil {
 		if !s.closing.Load() {
-			s.logOnce(&rtcpErrLogged, "rtcp send failed", "err", err)
+			s.logOnce(&s.c.rtcpErrLogged, "rtcp send failed", "err", err)
 		}
 		return
 	}
 	s.c.rtcpOut.Add(1)
 	s.m.RTCPPacketsOut.Add(1)
 }
-
-var rtcpErrLogged atomic.Bool
 
 // handleRTCP parses one inbound compound RTCP packet from either socket.
 func (s *Session) handleRTCP(b []byte, from netip.AddrPort, now time.Time, ownSocket bool) {
@@ -466,7 +467,8 @@ func (s *Session) rtcpLoop() {
 			if s.closing.Load() || errors.Is(err, net.ErrClosed) {
 				return
 			}
-			s.logOnce(&recvErrLogged, "rtcp receive failed", "err", err)
+			s.logOnce(&s.c.recvErrLogged, "rtcp receive failed", "err", err)
+			time.Sleep(time.Millisecond)
 			continue
 		}
 		b := buf[:n]

@@ -92,7 +92,7 @@ func (l lastSR) dlsr(now time.Time) uint32 {
 	return uint32(now.Sub(l.arrival) * 65536 / time.Second)
 }
 
-// rtcpKind says which packet types a compound RTCP packet held.
+// rtcpSummary is what we use of an inbound compound RTCP packet.
 type rtcpSummary struct {
 	sr    *rtcp.SenderReport
 	bye   bool

@@ -76,7 +76,7 @@ type SessionConfig struct {
 	// return quickly and must not call Close (hand it to another goroutine).
 	OnDTMF       func(DTMFEvent) // one call per key press, at its end; may be nil
 	OnTimeout    func()          // once, after NoRTPTimeout without RTP while we expect it
-	NoRTPTimeout time.Duration   // default 30 s
+	NoRTPTimeout time.Duration   // default 30 s; negative disables the check
 	RTCPInterval time.Duration   // mean RTCP report interval (default 5 s, RFC 3550 section 6.2)
 	// SourceSilence is how long the locked SSRC or latched source must be
 	// silent before another may take over (default 1 s).
@@ -157,6 +157,8 @@ type counters struct {
 	invalid                                  [numInvalid]atomic.Uint64
 	invalidLogged                            [numInvalid]atomic.Bool
 	timedOut                                 atomic.Bool
+	// Socket errors are logged once per session and direction.
+	sendErrLogged, recvErrLogged, rtcpErrLogged atomic.Bool
 }
 
 // Session is one audio RTP/RTCP stream pair of one call leg. The receive
@@ -203,7 +205,7 @@ func NewSession(cfg SessionConfig) (*Session, error) {
 	if cfg.DTMFClockRate == 0 {
 		cfg.DTMFClockRate = 8000
 	}
-	if cfg.NoRTPTimeout <= 0 {
+	if cfg.NoRTPTimeout == 0 {
 		cfg.NoRTPTimeout = 30 * time.Second
 	}
 	if cfg.RTCPInterval <= 0 {
@@ -401,7 +403,7 @@ func (s *Session) WriteAudio(payload []byte) {
 	n += copy(tx.buf[n:], payload)
 	if _, err := s.rtpConn.WriteToUDPAddrPort(tx.buf[:n], dst); err != nil {
 		if !s.closing.Load() {
-			s.logOnce(&sendErrLogged, "rtp send failed", "err", err)
+			s.logOnce(&s.c.sendErrLogged, "rtp send failed", "err", err)
 		}
 	} else {
 		s.c.packetsOut.Add(1)
@@ -417,10 +419,6 @@ func (s *Session) WriteAudio(payload []byte) {
 	tx.hdr.SequenceNumber++
 	tx.hdr.Timestamp += tx.codec.FrameTS
 }
-
-// sendErrLogged is a per-process flag: send errors are usually host-wide
-// (no route) and need one line, not one per session per packet.
-var sendErrLogged atomic.Bool
 
 func (s *Session) logOnce(flag *atomic.Bool, msg string, args ...any) {
 	if flag.CompareAndSwap(false, true) {

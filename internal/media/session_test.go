@@ -110,7 +110,7 @@ func TestSessionDropsInvalid(t *testing.T) {
 	wrongPT := stray(func(p *rtp.Packet) { p.PayloadType = 96 })
 	otherSource := stray(func(*rtp.Packet) {})
 	ext := []byte{0x90, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0x12, 0x34, 0xbe, 0xde, 0, 9, 1, 2} // extension longer than the packet
-	pad := []byte{0xa0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0x12, 0x34, 1, 2, 50}           // padding longer than the payload
+	pad := []byte{0xa0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0x12, 0x34, 1, 2, 50}               // padding longer than the payload
 	oversize := append([]byte{0x80, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0x12, 0x34}, make([]byte, 1600)...)
 	cases := []struct {
 		name   string
@@ -346,6 +346,12 @@ func TestSessionRTCPMux(t *testing.T) {
 		t.Fatalf("sender info %+v", sr)
 	}
 	eventually(t, "rtcp out counted", func() bool { return l.m.RTCPPacketsOut.Load() > 0 })
+	if n := jitterSamples(t, l.m); n == 0 {
+		t.Fatal("jitter not observed into metrics at the report")
+	}
+	if l.s.Stats().Jitter < 0 {
+		t.Fatalf("jitter %v", l.s.Stats().Jitter)
+	}
 	if l.m.RTCPPacketsIn.Load() != 1 {
 		t.Fatalf("rtcp metrics in %d", l.m.RTCPPacketsIn.Load())
 	}
@@ -412,6 +418,20 @@ func TestSessionNoRTPTimeout(t *testing.T) {
 	time.Sleep(400 * time.Millisecond)
 	if n := l.timeouts.Load(); n != 1 || !l.s.Stats().TimedOut {
 		t.Fatalf("OnTimeout called %d times", n)
+	}
+}
+
+func TestSessionNoRTPTimeoutDisabled(t *testing.T) {
+	l := newTestLeg(t, false, func(c *SessionConfig) { c.NoRTPTimeout = -1 })
+	if l.s.cfg.NoRTPTimeout >= 0 {
+		t.Fatalf("disabled timeout replaced by %v", l.s.cfg.NoRTPTimeout)
+	}
+	// A negative timeout (sip.no_rtp_timeout: 0) never fires. The wait is
+	// the point of the test (a negative), and well past the default
+	// timer granularity of the receive loop.
+	time.Sleep(400 * time.Millisecond)
+	if n := l.timeouts.Load(); n != 0 || l.s.Stats().TimedOut {
+		t.Fatalf("OnTimeout called %d times with the check disabled", n)
 	}
 }
 
@@ -522,4 +542,18 @@ func TestNewSessionErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+func jitterSamples(t *testing.T, m *metrics.Metrics) uint64 {
+	t.Helper()
+	mfs, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "vmrd_rtp_jitter_seconds" {
+			return mf.GetMetric()[0].GetHistogram().GetSampleCount()
+		}
+	}
+	return 0
 }
