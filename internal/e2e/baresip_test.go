@@ -69,6 +69,7 @@ func TestBaresipPhoneToPhone(t *testing.T) {
 	if testing.Short() {
 		t.Skip("slow: real phones for several seconds")
 	}
+	t.Parallel()
 	for _, cc := range codecCases {
 		t.Run(cc.Name, func(t *testing.T) {
 			t.Parallel()
@@ -119,6 +120,7 @@ func TestConferenceMixMinus(t *testing.T) {
 		t.Skip("slow: three real phones for several seconds per codec")
 	}
 	requireDaemon(t)
+	t.Parallel()
 	for _, cc := range codecCases {
 		t.Run(cc.Name, func(t *testing.T) {
 			t.Parallel()
@@ -174,6 +176,8 @@ func TestConferenceMixMinus(t *testing.T) {
 // TestBaresipUnknownRoom dials a room that does not exist: the phone must be
 // told 404.
 func TestBaresipUnknownRoom(t *testing.T) {
+	requireDaemon(t)
+	t.Parallel()
 	d := startDaemon(t, defaultConfig())
 	p := startPhone(t, phoneConfig{Name: "lost", Freq: 440, Dial: "sip:9999@" + d.SIPAddr, Seconds: 15})
 	m := p.waitLog(t, closedRe, 10*time.Second)

@@ -84,7 +84,7 @@ func buildDaemon(dir string) (string, error) {
 	return bin, nil
 }
 
-// requireDaemon skips while the daemon does not exist yet and fails when it
+// requireDaemon fails when the daemon was not built or
 // does not build.
 func requireDaemon(t *testing.T) {
 	t.Helper()
@@ -92,16 +92,16 @@ func requireDaemon(t *testing.T) {
 		t.Fatalf("vmrd does not build: %v", vmrdBuildErr)
 	}
 	if vmrdBin == "" {
-		t.Skip("cmd/vmrd has no Go files yet")
+		t.Fatal("cmd/vmrd was not built")
 	}
 }
 
-// requireTool skips when a peer program is missing, naming its Debian package.
+// requireTool fails when a peer program is missing, naming its Debian package.
 func requireTool(t *testing.T, name, debianPackage string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
 	if err != nil {
-		t.Skipf("%s not installed (apt-get install -y --no-install-recommends %s)", name, debianPackage)
+		t.Fatalf("%s is not installed: run make test (it installs the test peers), or apt-get install -y --no-install-recommends %s", name, debianPackage)
 	}
 	return p
 }
@@ -166,6 +166,9 @@ type Config struct {
 		NoRTPTimeout   string   `yaml:"no_rtp_timeout"`
 		SessionExpires string   `yaml:"session_expires"`
 		MinSE          string   `yaml:"min_se"`
+		// AnswerDelay makes vmrd send 180 Ringing and wait before the 200
+		// OK, so a CANCEL can deterministically arrive before the answer.
+		AnswerDelay string `yaml:"answer_delay,omitempty"`
 	} `yaml:"sip"`
 	Media struct {
 		RTPPorts string `yaml:"rtp_ports"`
@@ -189,9 +192,6 @@ type RoomConfig struct {
 	Number          string `yaml:"number"`
 	Name            string `yaml:"name,omitempty"`
 	MaxParticipants int    `yaml:"max_participants,omitempty"`
-	// AnswerDelay is the proposed per-room delay before the 200 OK (with
-	// 180 Ringing meanwhile), needed to CANCEL deterministically.
-	AnswerDelay string `yaml:"answer_delay,omitempty"`
 }
 
 // defaultConfig is the configuration of the daemon contract; startDaemon
@@ -255,6 +255,7 @@ func startDaemon(t *testing.T, cfg Config) *daemon {
 	d.cmd = exec.Command(vmrdBin, "serve", "--config", cfgPath)
 	d.cmd.Stdout = logf
 	d.cmd.Stderr = logf
+	d.cmd.SysProcAttr = orphanGuard()
 	if err := d.cmd.Start(); err != nil {
 		_ = logf.Close()
 		t.Fatalf("start vmrd: %v", err)
@@ -310,6 +311,13 @@ func (d *daemon) stop(t *testing.T, cfgText string) {
 		t.Logf("vmrd config:\n%s", cfgText)
 		t.Logf("vmrd log (%s), last 150 lines:\n%s", d.LogPath, tailFile(d.LogPath, 150))
 	}
+}
+
+// orphanGuard makes the kernel kill a peer or daemon when the test binary
+// dies without running its cleanups (a panic, a timeout, a closed pipe), so
+// no process outlives the test run holding its ports.
+func orphanGuard() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 }
 
 // running reports whether the daemon process is still alive.
@@ -414,6 +422,7 @@ type sippRun struct {
 	Service   string // user part of the Request-URI, [service]
 	Timeout   time.Duration
 	Keys      map[string]string // extra [keyword]s
+	Args      []string          // extra command line arguments
 }
 
 // sippResult is what a finished run left behind.
@@ -424,10 +433,21 @@ type sippResult struct {
 	Messages string // -trace_msg log
 }
 
-// runSipp runs a scenario to completion (one call) against d. sipp's exit
-// code is 0 only when the call went through the scenario without an
-// unexpected message, a failed check or a timeout.
-func runSipp(t *testing.T, ctx context.Context, d *daemon, r sippRun) sippResult {
+// sippProc is a sipp run in progress.
+type sippProc struct {
+	cmd     *exec.Cmd
+	out     *bytes.Buffer
+	errPath string
+	msgPath string
+	cancel  context.CancelFunc
+	once    sync.Once
+	res     sippResult
+	runErr  error
+}
+
+// startSipp starts a scenario (one call) against d on the test's goroutine;
+// wait collects the result. Cleanup kills a run nobody waited for.
+func startSipp(t *testing.T, ctx context.Context, d *daemon, r sippRun) *sippProc {
 	t.Helper()
 	requireTool(t, "sipp", "sip-tester")
 	dir := t.TempDir()
@@ -441,8 +461,7 @@ func runSipp(t *testing.T, ctx context.Context, d *daemon, r sippRun) sippResult
 	if r.Timeout == 0 {
 		r.Timeout = 20 * time.Second
 	}
-	errPath := filepath.Join(dir, "errors.log")
-	msgPath := filepath.Join(dir, "messages.log")
+	p := &sippProc{out: &bytes.Buffer{}, errPath: filepath.Join(dir, "errors.log"), msgPath: filepath.Join(dir, "messages.log")}
 	args := []string{
 		"-sf", scenario,
 		"-m", "1",
@@ -455,8 +474,8 @@ func runSipp(t *testing.T, ctx context.Context, d *daemon, r sippRun) sippResult
 		"-timeout_error",
 		"-recv_timeout", "10000",
 		"-nostdin",
-		"-trace_err", "-error_file", errPath,
-		"-trace_msg", "-message_file", msgPath,
+		"-trace_err", "-error_file", p.errPath,
+		"-trace_msg", "-message_file", p.msgPath,
 	}
 	if r.Service != "" {
 		args = append(args, "-s", r.Service)
@@ -464,31 +483,54 @@ func runSipp(t *testing.T, ctx context.Context, d *daemon, r sippRun) sippResult
 	for k, v := range r.Keys {
 		args = append(args, "-key", k, v)
 	}
+	args = append(args, r.Args...)
 	args = append(args, d.SIPAddr)
-	ctx, cancel := context.WithTimeout(ctx, r.Timeout+10*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "sipp", args...)
-	cmd.Dir = dir
-	var out bytes.Buffer
-	cmd.Stdout = &out
-	cmd.Stderr = &out
-	err = cmd.Run()
-	res := sippResult{Stdout: out.String()}
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		res.ExitCode = ee.ExitCode()
-	default:
-		t.Fatalf("run sipp: %v", err)
+	// sipp's own -timeout ends a stuck run; the context is the backstop.
+	ctx, p.cancel = context.WithTimeout(ctx, r.Timeout+10*time.Second)
+	p.cmd = exec.CommandContext(ctx, "sipp", args...)
+	p.cmd.Dir = dir
+	p.cmd.SysProcAttr = orphanGuard()
+	p.cmd.Stdout = p.out
+	p.cmd.Stderr = p.out
+	if err := p.cmd.Start(); err != nil {
+		p.cancel()
+		t.Fatalf("start sipp: %v", err)
 	}
-	if b, err := os.ReadFile(errPath); err == nil {
-		res.Errors = string(b)
-	}
-	if b, err := os.ReadFile(msgPath); err == nil {
-		res.Messages = string(b)
-	}
-	return res
+	t.Cleanup(func() { p.wait() })
+	return p
+}
+
+// wait waits for sipp to exit and reads its logs. sipp's exit code is 0 only
+// when the call went through the scenario without an unexpected message, a
+// failed check or a timeout.
+func (p *sippProc) wait() sippResult {
+	p.once.Do(func() {
+		err := p.cmd.Wait()
+		p.cancel()
+		p.res.Stdout = p.out.String()
+		var ee *exec.ExitError
+		switch {
+		case err == nil:
+		case errors.As(err, &ee):
+			p.res.ExitCode = ee.ExitCode()
+		default:
+			p.res.ExitCode = -1
+			p.res.Errors = fmt.Sprintf("wait for sipp: %v\n", err)
+		}
+		if b, err := os.ReadFile(p.errPath); err == nil {
+			p.res.Errors += string(b)
+		}
+		if b, err := os.ReadFile(p.msgPath); err == nil {
+			p.res.Messages = string(b)
+		}
+	})
+	return p.res
+}
+
+// runSipp runs a scenario to completion against d.
+func runSipp(t *testing.T, ctx context.Context, d *daemon, r sippRun) sippResult {
+	t.Helper()
+	return startSipp(t, ctx, d, r).wait()
 }
 
 // expectSippOK fails the test with sipp's logs unless the run succeeded.
@@ -596,6 +638,7 @@ module_app menu.so
 	}
 	p.cmd = exec.Command("baresip", args...)
 	p.cmd.Dir = p.Dir
+	p.cmd.SysProcAttr = orphanGuard()
 	p.cmd.Stdout = logf
 	p.cmd.Stderr = logf
 	if err := p.cmd.Start(); err != nil {

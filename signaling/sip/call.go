@@ -185,14 +185,22 @@ func (s *Server) newCall(req *sip.Request, tx sip.ServerTransaction) {
 	c.audio.participant.Store(p)
 	c.log = log.With("participant", string(p.ID()))
 
+	cancelled := make(chan struct{})
+	var cancelOnce sync.Once
+	if !tx.OnCancel(func(*sip.Request) { cancelOnce.Do(func() { close(cancelled) }) }) {
+		cancelOnce.Do(func() { close(cancelled) })
+	}
 	if s.cfg.AnswerDelay > 0 {
 		c.respond(req, tx, 180, "Ringing", nil)
+		t := time.NewTimer(s.cfg.AnswerDelay)
 		select {
-		case <-time.After(s.cfg.AnswerDelay):
+		case <-t.C:
+		case <-cancelled:
 		case <-tx.Done():
 		}
+		t.Stop()
 	}
-	if err := tx.Err(); errors.Is(err, sip.ErrTransactionCanceled) || isDone(tx) {
+	if isClosed(cancelled) || isDone(tx) {
 		// CANCEL arrived: the transaction layer answered it and sent 487.
 		c.log.Info("call cancelled before answer")
 		s.callResult(metrics.CallCancelled)
@@ -232,6 +240,15 @@ func (s *Server) newCall(req *sip.Request, tx sip.ServerTransaction) {
 	if !c.answerAndWaitAck(req, tx, body, req.CSeq().SeqNo) {
 		c.hangup("no ACK")
 		return
+	}
+}
+
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
 	}
 }
 
