@@ -24,7 +24,7 @@ func TestBenchCallRate(t *testing.T) {
 	cfg.Media.RTPPorts = "20000-29999" // room for many calls in flight
 	d := startDaemon(t, cfg)
 	best := 0
-	for _, rate := range []int{50, 100, 200, 300, 400, 600, 800} {
+	for _, rate := range []int{50, 100, 200, 400, 800, 1200, 1600} {
 		calls := rate * 10 // ten seconds at this rate
 		dir := t.TempDir()
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
