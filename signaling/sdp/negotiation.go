@@ -12,40 +12,23 @@ import (
 	psdp "github.com/pion/sdp/v3"
 
 	"vmrd/internal/codec"
+	"vmrd/internal/media"
 )
 
-// Direction is a stream's direction attribute (RFC 3264 5.1, 6.1).
-type Direction int
+// Direction is a stream's direction attribute (RFC 3264 5.1, 6.1); the
+// media session uses the same type for what it sends and receives.
+type Direction = media.Direction
 
 // Stream directions.
 const (
-	SendRecv Direction = iota
-	SendOnly
-	RecvOnly
-	Inactive
+	SendRecv = media.SendRecv
+	SendOnly = media.SendOnly
+	RecvOnly = media.RecvOnly
+	Inactive = media.Inactive
 )
 
-func (d Direction) String() string {
-	switch d {
-	case SendOnly:
-		return "sendonly"
-	case RecvOnly:
-		return "recvonly"
-	case Inactive:
-		return "inactive"
-	default:
-		return "sendrecv"
-	}
-}
-
-// Sends reports whether a side with this direction sends media.
-func (d Direction) Sends() bool { return d == SendRecv || d == SendOnly }
-
-// Receives reports whether a side with this direction receives media.
-func (d Direction) Receives() bool { return d == SendRecv || d == RecvOnly }
-
 // reverse is the answerer's direction for an offered one (RFC 3264 6.1).
-func (d Direction) reverse() Direction {
+func reverse(d Direction) Direction {
 	switch d {
 	case SendOnly:
 		return RecvOnly
@@ -188,7 +171,7 @@ func chooseAudio(sd *psdp.SessionDescription, md *psdp.MediaDescription, prefs [
 			}
 		}
 	}
-	a.Direction = dir.reverse()
+	a.Direction = reverse(dir)
 	return a, nil
 }
 

@@ -115,9 +115,10 @@ func (s *Server) newCall(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	log = log.With("room", string(number))
-	timer, err := negotiateTimer(req, s.cfg.SessionExpires, s.cfg.MinSE)
+	timer, err := s.negotiateTimer(req, tx)
 	if err != nil {
-		fail(err, sip.NewHeader("Min-SE", fmt.Sprint(int(s.cfg.MinSE/time.Second))))
+		log.Info("call refused", "err", err)
+		s.callResult(resultFor(err))
 		return
 	}
 	prefs := s.cfg.Codecs(number)
@@ -419,7 +420,7 @@ func (c *call) startMedia(neg *sdp.Negotiation) error {
 		PayloadType:     neg.Audio.PayloadType,
 		DTMFPayloadType: neg.Audio.DTMFPayloadType,
 		DTMFClockRate:   neg.Audio.DTMFClockRate,
-		Direction:       mediaDirection(neg.Audio.Direction),
+		Direction:       neg.Audio.Direction,
 		JitterMin:       c.s.cfg.JitterMin,
 		JitterMax:       c.s.cfg.JitterMax,
 		Sink:            c.audio,
@@ -440,19 +441,6 @@ func (c *call) startMedia(neg *sdp.Negotiation) error {
 	sess.Start()
 	c.log.Debug("media started", "pipeline", sess.String())
 	return nil
-}
-
-func mediaDirection(d sdp.Direction) media.Direction {
-	switch d {
-	case sdp.SendOnly:
-		return media.SendOnly
-	case sdp.RecvOnly:
-		return media.RecvOnly
-	case sdp.Inactive:
-		return media.Inactive
-	default:
-		return media.SendRecv
-	}
 }
 
 // applyNegotiation starts media for a first answer, or updates the
@@ -480,7 +468,7 @@ func (c *call) applyNegotiation(neg *sdp.Negotiation) error {
 		Codec:           neg.Audio.Codec,
 		PayloadType:     neg.Audio.PayloadType,
 		DTMFPayloadType: neg.Audio.DTMFPayloadType,
-		Direction:       mediaDirection(neg.Audio.Direction),
+		Direction:       neg.Audio.Direction,
 	}); err != nil {
 		return err
 	}
@@ -522,32 +510,12 @@ func (c *call) reinvite(req *sip.Request, tx sip.ServerTransaction) {
 	if !c.checkCSeq(req, tx) {
 		return
 	}
-	timer, err := negotiateTimer(req, c.s.cfg.SessionExpires, c.s.cfg.MinSE)
-	if err != nil {
-		code, reason := status(err)
-		c.s.respond(req, tx, code, reason, sip.NewHeader("Min-SE", fmt.Sprint(int(c.s.cfg.MinSE/time.Second))))
+	timer, body, ok := c.renegotiate(req, tx)
+	if !ok {
 		return
 	}
-	var body []byte
-	if len(req.Body()) > 0 {
-		neg, err := sdp.Negotiate(req.Body(), c.prefs)
-		if err != nil {
-			// RFC 3261 14.2: a refused re-INVITE leaves the session as it was.
-			code, reason := status(err)
-			c.s.respond(req, tx, code, reason, warning(err))
-			return
-		}
-		if err := c.applyNegotiation(neg); err != nil {
-			c.log.Error("re-INVITE media update", "err", err)
-			c.s.respond(req, tx, 500, "Server Internal Error")
-			return
-		}
-		body, err = c.answerFor(neg)
-		if err != nil {
-			c.s.respond(req, tx, 500, "Server Internal Error")
-			return
-		}
-	} else {
+	if body == nil {
+		// No offer: we offer our current session, the ACK answers.
 		c.mu.Lock()
 		c.offerInAck = true
 		dir := sdp.SendRecv
@@ -557,8 +525,8 @@ func (c *call) reinvite(req *sip.Request, tx sip.ServerTransaction) {
 		c.local.Version++
 		local := c.local
 		c.mu.Unlock()
-		body, err = sdp.Offer(local, c.prefs, dir)
-		if err != nil {
+		var err error
+		if body, err = sdp.Offer(local, c.prefs, dir); err != nil {
 			c.s.respond(req, tx, 500, "Server Internal Error")
 			return
 		}
@@ -569,6 +537,37 @@ func (c *call) reinvite(req *sip.Request, tx sip.ServerTransaction) {
 	if !c.answerAndWaitAck(req, tx, body, req.CSeq().SeqNo) {
 		c.hangup("no ACK to re-INVITE")
 	}
+}
+
+// renegotiate applies an in-dialog INVITE's or UPDATE's session timer and
+// offer, if it has one, and returns the timer and our answer (nil without
+// an offer). On failure it has answered the request and the session is as
+// it was (RFC 3261 14.2).
+func (c *call) renegotiate(req *sip.Request, tx sip.ServerTransaction) (sessionTimer, []byte, bool) {
+	timer, err := c.s.negotiateTimer(req, tx)
+	if err != nil {
+		return timer, nil, false
+	}
+	if len(req.Body()) == 0 {
+		return timer, nil, true
+	}
+	neg, err := sdp.Negotiate(req.Body(), c.prefs)
+	if err != nil {
+		code, reason := status(err)
+		c.s.respond(req, tx, code, reason, warning(err))
+		return timer, nil, false
+	}
+	if err := c.applyNegotiation(neg); err != nil {
+		c.log.Error("media update", "method", req.Method, "err", err)
+		c.s.respond(req, tx, 500, "Server Internal Error")
+		return timer, nil, false
+	}
+	body, err := c.answerFor(neg)
+	if err != nil {
+		c.s.respond(req, tx, 500, "Server Internal Error")
+		return timer, nil, false
+	}
+	return timer, body, true
 }
 
 // answerFor builds the answer to a new offer, raising the o= version only
@@ -595,28 +594,9 @@ func (c *call) update(req *sip.Request, tx sip.ServerTransaction) {
 	if !c.checkCSeq(req, tx) {
 		return
 	}
-	timer, err := negotiateTimer(req, c.s.cfg.SessionExpires, c.s.cfg.MinSE)
-	if err != nil {
-		code, reason := status(err)
-		c.s.respond(req, tx, code, reason, sip.NewHeader("Min-SE", fmt.Sprint(int(c.s.cfg.MinSE/time.Second))))
+	timer, body, ok := c.renegotiate(req, tx)
+	if !ok {
 		return
-	}
-	var body []byte
-	if len(req.Body()) > 0 {
-		neg, err := sdp.Negotiate(req.Body(), c.prefs)
-		if err != nil {
-			code, reason := status(err)
-			c.s.respond(req, tx, code, reason, warning(err))
-			return
-		}
-		if err := c.applyNegotiation(neg); err != nil {
-			c.s.respond(req, tx, 500, "Server Internal Error")
-			return
-		}
-		if body, err = c.answerFor(neg); err != nil {
-			c.s.respond(req, tx, 500, "Server Internal Error")
-			return
-		}
 	}
 	c.mu.Lock()
 	c.timer = timer

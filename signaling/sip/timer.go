@@ -98,3 +98,18 @@ func negotiateTimer(req *sip.Request, want, minSE time.Duration) (sessionTimer, 
 func (t sessionTimer) expiryDelay() time.Duration {
 	return t.interval - min(32*time.Second, t.interval/3)
 }
+
+// negotiateTimer runs negotiateTimer with the server's settings and, when
+// it fails, answers the request: 422 with our Min-SE (RFC 4028 6), or 400.
+func (s *Server) negotiateTimer(req *sip.Request, tx sip.ServerTransaction) (sessionTimer, error) {
+	t, err := negotiateTimer(req, s.cfg.SessionExpires, s.cfg.MinSE)
+	if err != nil {
+		code, reason := status(err)
+		var extra []sip.Header
+		if code == 422 {
+			extra = append(extra, sip.NewHeader("Min-SE", strconv.Itoa(int(s.cfg.MinSE/time.Second))))
+		}
+		s.respond(req, tx, code, reason, extra...)
+	}
+	return t, err
+}
