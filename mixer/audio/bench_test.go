@@ -33,6 +33,7 @@ func newBenchRoom(b *testing.B, n int, format string, newEnc func(string) (codec
 		if err != nil {
 			b.Fatal(err)
 		}
+		in.SetInMeeting(true)
 		r.ins = append(r.ins, in)
 		if i < len(talk) {
 			r.frames = append(r.frames, talk[i])
@@ -84,6 +85,34 @@ func BenchmarkTick100x3(b *testing.B) {
 			b.ReportMetric(perTick/float64(Period.Nanoseconds())*100, "%core")
 		})
 	}
+}
+
+// BenchmarkTickLobby is BenchmarkTick100x3/opus with 10 of the 100 waiting
+// in the lobby (isolated, each looping a hold tone, so each its own encode)
+// and one listener in the meeting hearing a prompt over the mix: 15 Opus
+// encodes a tick.
+func BenchmarkTickLobby(b *testing.B) {
+	r := newBenchRoom(b, 100, FormatKey(codec.Opus), CodecEncoder)
+	hold := [][]int16{toneFrame(400), toneFrame(400), make([]int16, 5*codec.FrameSamples)}
+	for _, in := range r.ins[90:] {
+		in.SetInMeeting(false)
+		if err := in.Play(hold, true, func() {}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := r.ins[50].Play(hold, true, func() {}); err != nil {
+		b.Fatal(err)
+	}
+	for range 50 {
+		r.step()
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		r.step()
+	}
+	perTick := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+	b.ReportMetric(perTick/float64(Period.Nanoseconds())*100, "%core")
 }
 
 // BenchmarkInputWrite is one 20 ms write into an input's queue.

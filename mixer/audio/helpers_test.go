@@ -174,11 +174,22 @@ func newTestMixer(t *testing.T, f *factory) *Mixer {
 	return m
 }
 
+// mustAdd adds an input, isolated as every new input is.
 func mustAdd(t *testing.T, m *Mixer, id, format string, s Sink) *Input {
 	t.Helper()
 	in, err := m.Add(id, format, s)
 	if err != nil {
 		t.Fatalf("add %s: %v", id, err)
+	}
+	return in
+}
+
+// mustJoin adds an input and puts it in the meeting.
+func mustJoin(t *testing.T, m *Mixer, id, format string, s Sink) *Input {
+	t.Helper()
+	in := mustAdd(t, m, id, format, s)
+	if err := m.SetInMeeting(id, true); err != nil {
+		t.Fatalf("join %s: %v", id, err)
 	}
 	return in
 }

@@ -41,8 +41,9 @@ type InputStats struct {
 }
 
 // Input is one participant in the mixer: the audio it sends in and the state
-// of what it hears. Write, SetMuted, Muted, Speaking, Level and Stats are safe
-// for concurrent use with each other and with the mixer's tick.
+// of what it hears. It starts isolated (see SetInMeeting). Write, SetMuted,
+// Muted, SetInMeeting, InMeeting, Play, StopPlay, Speaking, Level and Stats
+// are safe for concurrent use with each other and with the mixer's tick.
 type Input struct {
 	id     string
 	format string
@@ -52,6 +53,7 @@ type Input struct {
 	log    *slog.Logger
 
 	muted     atomic.Bool
+	inMeeting atomic.Bool
 	speaking  atomic.Bool
 	level     atomic.Int32 // centi-dBov
 	removed   atomic.Bool
@@ -68,13 +70,22 @@ type Input struct {
 	window    int  // reads in this drift window
 	prebuffer int  // samples
 
+	// playMu guards the hand-over of player requests to the tick.
+	playMu      sync.Mutex
+	nextPlay    *player // the latest request, not yet picked up
+	playClosed  bool    // removed: no more requests
+	playPending atomic.Bool
+
 	// Owned by the tick.
 	frame     [codec.FrameSamples]int16 // this tick's samples, after the gate
 	vad       vad
 	open      bool // the gate was open at the end of the last tick
 	talking   bool // contributed to this tick's mix
+	meeting   bool // in the meeting this tick
+	ownOut    bool // got its own encode (not the shared mix) last tick
+	play      *player
+	ended     *player // finished this tick, done called after the send
 	enc       codec.AudioEncoder
-	encFailed bool
 	errLogged bool
 	lim       limiter
 }
@@ -138,7 +149,19 @@ func (in *Input) SetMuted(muted bool) { in.muted.Store(muted) }
 // Muted reports whether the input is muted.
 func (in *Input) Muted() bool { return in.muted.Load() }
 
-// Speaking reports voice activity for the active speaker: false while muted.
+// SetInMeeting moves the input into the meeting (true): it is mixed unless
+// muted and hears the room minus itself, plus its player. Out of the meeting
+// (false, the state of a new input: PIN entry, the lobby) it is isolated: not
+// mixed, never a talker, and it hears only its player, or silence; its
+// output is still encoded and sent every tick so RTP keeps flowing. The
+// mixer fades the input in or out at the next tick.
+func (in *Input) SetInMeeting(inMeeting bool) { in.inMeeting.Store(inMeeting) }
+
+// InMeeting reports whether the input is in the meeting.
+func (in *Input) InMeeting() bool { return in.inMeeting.Load() }
+
+// Speaking reports voice activity for the active speaker: false while muted
+// or isolated.
 // It turns on after a few voiced frames and off after half a second of quiet.
 func (in *Input) Speaking() bool { return in.speaking.Load() }
 

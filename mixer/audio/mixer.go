@@ -1,9 +1,14 @@
 // Package audio is the audio mixer of one room. Every 20 ms tick it takes one
-// frame (48 kHz mono) from each participant's input, sums the inputs whose
-// voice-activity gate is open and that are not muted (the talkers) in int32,
-// and sends:
+// frame (48 kHz mono) from each participant's input, sums the inputs that are
+// in the meeting, not muted and whose voice-activity gate is open (the
+// talkers) in int32, and sends:
 //   - to each talker, the sum minus its own frame, encoded with its own
 //     encoder, so nobody hears themselves;
+//   - to each participant in the meeting whose player is playing (a short
+//     prompt, a knock), the sum (minus itself if it talks) plus the player's
+//     audio, also with its own encoder;
+//   - to each isolated participant (entering a PIN, waiting in the lobby),
+//     only its player's audio, or silence, with its own encoder;
 //   - to everyone else, the whole sum, encoded once per output format and the
 //     same payload handed to every participant with that format.
 //
@@ -56,9 +61,10 @@ type Config struct {
 	// Logger defaults to discarding.
 	Logger *slog.Logger
 	// NewEncoder makes an encoder for an output format key, as passed to
-	// Add. Default CodecEncoder. The mixer makes one per format when the first input
-	// of that format is added (so an unknown format fails Add), and one
-	// per participant, on the tick, the first time it talks.
+	// Add. Default CodecEncoder. Add makes one for the participant (for
+	// when it is isolated, talks or hears its player) and one for the
+	// format when it is the first input of that format, so an unknown
+	// format fails Add and the tick never makes encoders.
 	NewEncoder func(format string) (codec.AudioEncoder, error)
 	// InputBuffer is the capacity of each input's queue; older samples are
 	// dropped beyond it. Default 200 ms; at least Prebuffer + 20 ms.
@@ -86,9 +92,10 @@ type snapshot struct {
 	inputs []*Input
 }
 
-// Mixer mixes the audio of one room. Add, Remove, SetMuted, Start and Close
-// are called by the room's control goroutine; Tick by the mixer's own
-// goroutine (or a test); Input methods by each participant's receive path.
+// Mixer mixes the audio of one room. Add, Remove, SetMuted, SetInMeeting,
+// Play, StopPlay, Start and Close are called by the room's control
+// goroutine; Tick by the mixer's own goroutine (or a test); Input methods by
+// each participant's receive path.
 // Control calls never wait for a tick except Remove and Close, which wait
 // for a running tick to finish so that the sink is not called after they
 // return.
@@ -120,6 +127,7 @@ type Mixer struct {
 	scratch    [codec.FrameSamples]int32
 	mix        [codec.FrameSamples]int16
 	out        [codec.FrameSamples]int16
+	play       [codec.FrameSamples]int16 // the player frame of the input being sent
 	payload    [maxPayload]byte
 }
 
@@ -183,7 +191,8 @@ func (m *Mixer) SkippedTicks() uint64 { return m.skippedTicks.Load() }
 
 // Add adds a participant. format is the key of its output codec ("PCMU/8000",
 // "opus/48000/2"): participants with equal keys share one encoded payload
-// while they are not talking. sink receives one encoded frame per tick.
+// while they are not talking. sink receives one encoded frame per tick. The
+// new input is isolated until SetInMeeting(id, true).
 func (m *Mixer) Add(id, format string, sink Sink) (*Input, error) {
 	if id == "" || format == "" || sink == nil {
 		return nil, fmt.Errorf("%w: id %q, format %q, sink set %t", ErrBadInput, id, format, sink != nil)
@@ -196,10 +205,15 @@ func (m *Mixer) Add(id, format string, sink Sink) (*Input, error) {
 	if _, ok := m.byID[id]; ok {
 		return nil, fmt.Errorf("%w: %s", ErrDuplicateInput, id)
 	}
+	own, err := m.cfg.NewEncoder(format)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrNoEncoder, format, err)
+	}
 	g := m.groups[format]
 	if g == nil {
 		enc, err := m.cfg.NewEncoder(format)
 		if err != nil {
+			m.closeEncoder(own, "participant", id)
 			return nil, fmt.Errorf("%w: %s: %w", ErrNoEncoder, format, err)
 		}
 		g = &group{key: format, enc: enc, log: m.log.With("format", format)}
@@ -207,6 +221,7 @@ func (m *Mixer) Add(id, format string, sink Sink) (*Input, error) {
 	}
 	g.members++
 	in := newInput(id, format, sink, g, m.capacity, m.prebuffer, m.met, m.log.With("participant", id))
+	in.enc = own
 	m.byID[id] = in
 	m.list = append(m.list, in)
 	m.publishLocked()
@@ -229,16 +244,57 @@ func (m *Mixer) Input(id string) (*Input, bool) {
 
 // SetMuted mutes or unmutes the input with that id.
 func (m *Mixer) SetMuted(id string, muted bool) error {
-	in, ok := m.Input(id)
-	if !ok {
-		return fmt.Errorf("%w: %s", ErrUnknownInput, id)
+	in, err := m.input(id)
+	if err != nil {
+		return err
 	}
 	in.SetMuted(muted)
 	return nil
 }
 
+// SetInMeeting moves the input with that id into the meeting or isolates it
+// (Input.SetInMeeting).
+func (m *Mixer) SetInMeeting(id string, inMeeting bool) error {
+	in, err := m.input(id)
+	if err != nil {
+		return err
+	}
+	in.SetInMeeting(inMeeting)
+	return nil
+}
+
+// Play replaces what the input with that id plays (Input.Play). Unless Play
+// fails, done is called exactly once, from the tick goroutine (or from
+// Remove or Close when they cut the sequence short); it must not block.
+func (m *Mixer) Play(id string, clips [][]int16, loop bool, done func()) error {
+	in, err := m.input(id)
+	if err != nil {
+		return err
+	}
+	return in.Play(clips, loop, done)
+}
+
+// StopPlay stops the player of the input with that id (Input.StopPlay).
+func (m *Mixer) StopPlay(id string) error {
+	in, err := m.input(id)
+	if err != nil {
+		return err
+	}
+	return in.StopPlay()
+}
+
+func (m *Mixer) input(id string) (*Input, error) {
+	in, ok := m.Input(id)
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", ErrUnknownInput, id)
+	}
+	return in, nil
+}
+
 // Remove removes a participant. It waits for a running tick to end: once it
 // returns, the input's sink is not called again and its encoders are closed.
+// The done of what its player was playing, or about to play, is called
+// before Remove returns.
 func (m *Mixer) Remove(id string) error {
 	m.mu.Lock()
 	in, ok := m.byID[id]
@@ -262,13 +318,17 @@ func (m *Mixer) Remove(id string) error {
 	// Every tick that starts from here on loads the new snapshot; wait for
 	// one that may still hold the old one.
 	m.tickMu.Lock()
-	defer m.tickMu.Unlock()
 	m.closeEncoder(in.enc, "participant", id)
 	in.enc = nil
 	if g != nil {
 		m.closeEncoder(g.enc, "format", g.key)
 		g.enc = nil
 	}
+	playing, pending := in.closePlayer()
+	m.tickMu.Unlock()
+	// No tick uses the input any more; done runs without the mixer's locks.
+	playing.finish()
+	pending.finish()
 	return nil
 }
 
@@ -296,8 +356,9 @@ func (m *Mixer) Start() error {
 	return nil
 }
 
-// Close stops the tick goroutine, waits for it, removes every input and
-// closes every encoder. It is safe to call more than once.
+// Close stops the tick goroutine, waits for it, removes every input (calling
+// the done of every player) and closes every encoder. It is safe to call
+// more than once.
 func (m *Mixer) Close() error {
 	m.mu.Lock()
 	if m.closed {
@@ -316,16 +377,22 @@ func (m *Mixer) Close() error {
 		<-done
 	}
 	m.tickMu.Lock()
-	defer m.tickMu.Unlock()
 	m.tickClosed = true
+	players := make([]*player, 0, 2*len(inputs))
 	for _, in := range inputs {
 		in.removed.Store(true)
 		m.closeEncoder(in.enc, "participant", in.id)
 		in.enc = nil
+		playing, pending := in.closePlayer()
+		players = append(players, playing, pending)
 	}
 	for _, g := range groups {
 		m.closeEncoder(g.enc, "format", g.key)
 		g.enc = nil
+	}
+	m.tickMu.Unlock()
+	for _, p := range players {
+		p.finish()
 	}
 	return nil
 }
@@ -400,17 +467,31 @@ func (m *Mixer) tick() {
 	for _, in := range s.inputs {
 		m.gather(in)
 	}
+	sharedGain := m.shared.gain // what listeners heard last tick
 	mixed := false
 	for _, in := range s.inputs {
-		if in.talking {
-			m.sendMinus(in)
-			continue
+		playing := in.playerFrame(m.play[:])
+		own := !in.meeting || in.talking || playing
+		switch {
+		case own:
+			if in.meeting && !in.ownOut {
+				// Continue from the gain listeners hear, so the switch
+				// from the shared mix does not jump in level.
+				in.lim.gain = sharedGain
+			}
+			m.sendOwn(in, playing)
+		default:
+			if !mixed {
+				m.shared.process(m.total[:], m.mix[:])
+				mixed = true
+			}
+			m.sendShared(in)
 		}
-		if !mixed {
-			m.shared.process(m.total[:], m.mix[:])
-			mixed = true
+		in.ownOut = own
+		if p := in.ended; p != nil {
+			in.ended = nil
+			p.finish()
 		}
-		m.sendShared(in)
 	}
 }
 
@@ -426,11 +507,11 @@ func (m *Mixer) gather(in *Input) {
 	}
 	in.vad.update(level, has)
 	muted := in.muted.Load()
+	in.meeting = in.inMeeting.Load()
 	in.level.Store(int32(math.Round(level * 100)))
-	in.speaking.Store(in.vad.speaking && !muted)
+	in.speaking.Store(in.vad.speaking && !muted && in.meeting)
 
-	open := in.vad.gateOpen() && !muted
-	wasTalking := in.talking
+	open := in.vad.gateOpen() && !muted && in.meeting
 	switch {
 	case open && !in.open:
 		fade(in.frame[:], 0, 1)
@@ -443,11 +524,6 @@ func (m *Mixer) gather(in *Input) {
 	in.open = open
 	if !in.talking {
 		return
-	}
-	if !wasTalking {
-		// Continue from the gain listeners hear, so a talker's output does
-		// not jump in level.
-		in.lim.gain = m.shared.gain
 	}
 	for i, v := range in.frame {
 		m.total[i] += int32(v)
@@ -469,24 +545,27 @@ func fade(pcm []int16, from, to float32) {
 	}
 }
 
-// sendMinus sends a talker the total minus its own frame, with its own
-// encoder.
-func (m *Mixer) sendMinus(in *Input) {
+// sendOwn sends the input its own mix, with its own encoder: in the meeting
+// the total minus its own frame (when it talks), isolated nothing; plus the
+// player's frame in m.play when playing.
+func (m *Mixer) sendOwn(in *Input, playing bool) {
 	if in.enc == nil {
-		if in.encFailed {
-			return
-		}
-		enc, err := m.cfg.NewEncoder(in.format)
-		if err != nil {
-			// Sending the shared mix instead would echo the talker.
-			in.encFailed = true
-			in.log.Warn("cannot make audio encoder, participant hears nothing while talking", "error", err)
-			return
-		}
-		in.enc = enc
+		return // closed by Close; no tick runs after it
 	}
-	for i := range m.scratch {
-		m.scratch[i] = m.total[i] - int32(in.frame[i])
+	switch {
+	case !in.meeting:
+		clear(m.scratch[:])
+	case in.talking:
+		for i := range m.scratch {
+			m.scratch[i] = m.total[i] - int32(in.frame[i])
+		}
+	default:
+		m.scratch = m.total
+	}
+	if playing {
+		for i, v := range m.play {
+			m.scratch[i] += int32(v)
+		}
 	}
 	in.lim.process(m.scratch[:], m.out[:])
 	n, err := in.enc.Encode(m.out[:], m.payload[:])

@@ -22,14 +22,15 @@ type party struct {
 	gen  *tone
 }
 
-// room adds the parties to m, all with one format.
+// room adds the parties to m, all with one format, and puts them in the
+// meeting.
 func room(t *testing.T, m *Mixer, format string, parties []*party) {
 	t.Helper()
 	for _, p := range parties {
 		if p.sink == nil {
 			p.sink = &recSink{}
 		}
-		p.in = mustAdd(t, m, p.id, format, p.sink)
+		p.in = mustJoin(t, m, p.id, format, p.sink)
 		p.gen = &tone{freq: p.freq, amp: toneAmp}
 	}
 }
@@ -148,7 +149,8 @@ func TestSharedPayloadEncodedOncePerFormat(t *testing.T) {
 		name    string
 		formats []string // one participant each
 		talkers []int    // indexes of participants that send a tone
-		// encodes per tick, and encoders made per format.
+		// encodes per tick, and encoders made per format (one for each
+		// participant, made by Add, and one shared).
 		wantEncodes int64
 		wantMade    map[string]int
 	}{
@@ -156,21 +158,21 @@ func TestSharedPayloadEncodedOncePerFormat(t *testing.T) {
 			name:        "nobody talks",
 			formats:     []string{"opus", "opus", "opus", "pcmu", "pcmu"},
 			wantEncodes: 2,
-			wantMade:    map[string]int{"opus": 1, "pcmu": 1},
+			wantMade:    map[string]int{"opus": 4, "pcmu": 3},
 		},
 		{
 			name:        "one talker",
 			formats:     []string{"opus", "opus", "opus", "pcmu", "pcmu"},
 			talkers:     []int{0},
 			wantEncodes: 3,
-			wantMade:    map[string]int{"opus": 2, "pcmu": 1},
+			wantMade:    map[string]int{"opus": 4, "pcmu": 3},
 		},
 		{
 			name:        "every opus participant talks",
 			formats:     []string{"opus", "opus", "pcmu", "pcmu", "pcmu"},
 			talkers:     []int{0, 1},
 			wantEncodes: 3, // two own encodes, the opus mix is not needed
-			wantMade:    map[string]int{"opus": 3, "pcmu": 1},
+			wantMade:    map[string]int{"opus": 3, "pcmu": 4},
 		},
 		{
 			name:        "everyone talks",
@@ -187,7 +189,7 @@ func TestSharedPayloadEncodedOncePerFormat(t *testing.T) {
 			var ps []*party
 			for i, format := range tt.formats {
 				p := &party{id: fmt.Sprint("p", i), sink: &recSink{}}
-				p.in = mustAdd(t, m, p.id, format, p.sink)
+				p.in = mustJoin(t, m, p.id, format, p.sink)
 				p.gen = &tone{freq: 400 + 300*float64(i), amp: toneAmp}
 				ps = append(ps, p)
 			}
@@ -258,10 +260,10 @@ func TestClamping(t *testing.T) {
 				if i == 0 {
 					talker = s
 				}
-				ins = append(ins, mustAdd(t, m, fmt.Sprint("t", i), "pcm", s))
+				ins = append(ins, mustJoin(t, m, fmt.Sprint("t", i), "pcm", s))
 			}
 			listener := &recSink{}
-			mustAdd(t, m, "listener", "pcm", listener)
+			mustJoin(t, m, "listener", "pcm", listener)
 			for range 20 {
 				for i, in := range ins {
 					in.Write(tt.inputs[i](codec.FrameSamples))
@@ -290,11 +292,11 @@ func TestLimiterKeepsToneClean(t *testing.T) {
 	var gens []*tone
 	var ins []*Input
 	for i := range 3 {
-		ins = append(ins, mustAdd(t, m, fmt.Sprint("t", i), "pcm", &recSink{}))
+		ins = append(ins, mustJoin(t, m, fmt.Sprint("t", i), "pcm", &recSink{}))
 		gens = append(gens, &tone{freq: 400, amp: 0.9 * 32767})
 	}
 	listener := &recSink{}
-	mustAdd(t, m, "listener", "pcm", listener)
+	mustJoin(t, m, "listener", "pcm", listener)
 	for range 50 {
 		for i, in := range ins {
 			in.Write(gens[i].next(codec.FrameSamples))
@@ -315,9 +317,9 @@ func TestUnderrunRebuffers(t *testing.T) {
 	met := metrics.New()
 	m := New(Config{NewEncoder: newFactory().New, Metrics: met})
 	defer m.Close()
-	talker := mustAdd(t, m, "talker", "pcm", &recSink{})
+	talker := mustJoin(t, m, "talker", "pcm", &recSink{})
 	listener := &recSink{}
-	idle := mustAdd(t, m, "listener", "pcm", listener)
+	idle := mustJoin(t, m, "listener", "pcm", listener)
 	gen := &tone{freq: 400, amp: toneAmp}
 
 	steps := []struct {
@@ -360,9 +362,9 @@ func TestOverflowDropsOldest(t *testing.T) {
 	met := metrics.New()
 	m := New(Config{NewEncoder: newFactory().New, Metrics: met})
 	defer m.Close()
-	in := mustAdd(t, m, "talker", "pcm", &recSink{})
+	in := mustJoin(t, m, "talker", "pcm", &recSink{})
 	listener := &recSink{}
-	mustAdd(t, m, "listener", "pcm", listener)
+	mustJoin(t, m, "listener", "pcm", listener)
 
 	// 300 ms of a ramp into a 200 ms queue, in 20 ms writes.
 	const total = 15 * codec.FrameSamples
@@ -407,7 +409,7 @@ func TestDriftCatchUp(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m := newTestMixer(t, newFactory())
-			in := mustAdd(t, m, "fast", "pcm", &recSink{})
+			in := mustJoin(t, m, "fast", "pcm", &recSink{})
 			gen := &tone{freq: 400, amp: tt.amp}
 			// The sender's clock runs 5% fast: 1008 samples every 20 ms.
 			maxQueued := 0
@@ -435,7 +437,7 @@ func TestRemoveDuringTicks(t *testing.T) {
 	m := newTestMixer(t, f)
 	ps := threeTalkersAndListener()
 	room(t, m, "pcm", ps)
-	solo := mustAdd(t, m, "solo", "g722", &recSink{})
+	solo := mustJoin(t, m, "solo", "g722", &recSink{})
 	run(m, ps, 20)
 
 	b := ps[1]
@@ -458,14 +460,15 @@ func TestRemoveDuringTicks(t *testing.T) {
 		t.Errorf("Len() = %d, want 3", got)
 	}
 	solo.Write(make([]int16, codec.FrameSamples)) // ignored, no panic
-	// Open encoders: a, c own; the pcm mix. b's own and g722's are closed.
-	if got := f.open(); got != 3 {
-		t.Errorf("%d encoders open, want 3", got)
+	// Open encoders: a, c and d own; the pcm mix. b's and solo's own and
+	// g722's are closed.
+	if got := f.open(); got != 4 {
+		t.Errorf("%d encoders open, want 4", got)
 	}
 	if err := m.Remove("b"); !errors.Is(err, ErrUnknownInput) {
 		t.Errorf("second Remove = %v, want ErrUnknownInput", err)
 	}
-	b.in = mustAdd(t, m, "b", "pcm", b.sink)
+	b.in = mustJoin(t, m, "b", "pcm", b.sink)
 	run(m, ps, 20)
 	checkHears(t, ps[3], ps, map[string]bool{"a": true, "b": true, "c": true}, 0.001)
 }
@@ -507,7 +510,7 @@ func TestAddErrors(t *testing.T) {
 func TestEncodeFailureIsolated(t *testing.T) {
 	m := newTestMixer(t, newFactory())
 	bad := &recSink{}
-	mustAdd(t, m, "bad", "failing", bad)
+	mustJoin(t, m, "bad", "failing", bad)
 	ps := []*party{{id: "a", freq: 400}, {id: "d"}}
 	room(t, m, "pcm", ps)
 	run(m, ps, 10)
@@ -522,9 +525,9 @@ func TestEncodeFailureIsolated(t *testing.T) {
 
 func TestGateFades(t *testing.T) {
 	m := newTestMixer(t, newFactory())
-	in := mustAdd(t, m, "a", "pcm", &recSink{})
+	in := mustJoin(t, m, "a", "pcm", &recSink{})
 	listener := &recSink{}
-	mustAdd(t, m, "l", "pcm", listener)
+	mustJoin(t, m, "l", "pcm", listener)
 	loud := make([]int16, codec.FrameSamples)
 	for i := range loud {
 		loud[i] = 20000
