@@ -13,3 +13,20 @@ var (
 	// ErrGone: the participant has left already.
 	ErrGone = errors.New("participant has left")
 )
+
+// Errors of room control.
+var (
+	// ErrBadPIN: the PIN is wrong. Also returned for an unknown room and
+	// while PIN entry is blocked, so that neither can be told apart.
+	ErrBadPIN = errors.New("invalid PIN")
+	// ErrNotHost: the action needs the host role.
+	ErrNotHost = errors.New("only a host may do this")
+	// ErrNoSuchParticipant: no participant with that ID in the room.
+	ErrNoSuchParticipant = errors.New("no such participant")
+	// ErrNotWaiting: admit or reject of a participant who is not in the lobby.
+	ErrNotWaiting = errors.New("participant is not waiting in the lobby")
+)
+
+// ErrNotAdmitted: a guest waiting in the lobby (or entering the PIN) may not
+// see the meeting.
+var ErrNotAdmitted = errors.New("waiting to be admitted")

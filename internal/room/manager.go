@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"vmrd/internal/metrics"
 )
@@ -19,9 +20,33 @@ type Config struct {
 	Lookup func(Number) (Settings, bool)
 	// NewMixer makes the audio mixer of a room when it becomes active.
 	NewMixer func(Settings) (Mixer, error)
-	Metrics  *metrics.Metrics // may be nil
-	Logger   *slog.Logger
+	// Verifier checks PINs. Required for rooms with PINs.
+	Verifier Verifier
+	// UnknownAsDecoy answers unknown numbers like a PIN room whose PIN is
+	// never right (security.unknown_rooms: pin); otherwise they are refused
+	// with ErrNoSuchRoom.
+	UnknownAsDecoy bool
+	// DecoyLanguage is the prompt language of decoy rooms.
+	DecoyLanguage string
+	// Audit receives audit events; may be nil. Called from room actors: it
+	// must not block for long.
+	Audit   func(AuditEvent)
+	Metrics *metrics.Metrics // may be nil
+	Logger  *slog.Logger
+	// Clock and AfterFunc are for tests; nil uses the time package.
+	Clock     func() time.Time
+	AfterFunc func(time.Duration, func()) (stop func() bool)
 }
+
+// Timing of the voice menu.
+const (
+	maxPINTries    = 3                // RFC-less but universal: three tries a call
+	ivrTimeout     = 2 * time.Minute  // no PIN at all by then: goodbye
+	digitTimeout   = 10 * time.Second // a PIN without its '#' is taken after this
+	commandTimeout = 3 * time.Second  // '*' or '#' waits this long for its second key
+	leaveTimeout   = 15 * time.Second // a farewell prompt that never ends
+	subscriberBuf  = 256
+)
 
 // Manager finds rooms by number and runs one actor per active room. A room
 // is active while it has participants.
@@ -41,25 +66,61 @@ func NewManager(cfg Config) *Manager {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.AfterFunc == nil {
+		cfg.AfterFunc = func(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }
+	}
+	if cfg.DecoyLanguage == "" {
+		cfg.DecoyLanguage = "nb"
+	}
 	return &Manager{cfg: cfg, log: cfg.Logger, rooms: map[Number]*Room{}}
 }
 
 // Lookup returns a configured room's settings.
 func (m *Manager) Lookup(n Number) (Settings, bool) { return m.cfg.Lookup(n) }
 
+// Exists reports whether a call to n is answered: a configured room, or any
+// number when unknown numbers get a decoy.
+func (m *Manager) Exists(n Number) bool {
+	_, ok := m.cfg.Lookup(n)
+	return ok || m.cfg.UnknownAsDecoy
+}
+
+func (m *Manager) newID() ParticipantID {
+	return ParticipantID(strconv.FormatUint(m.nextID.Add(1), 10))
+}
+
+// settingsFor returns the settings a caller to n gets, a decoy for an
+// unknown number when configured so.
+func (m *Manager) settingsFor(n Number) (Settings, bool) {
+	if s, ok := m.cfg.Lookup(n); ok {
+		return s, true
+	}
+	if !m.cfg.UnknownAsDecoy {
+		return Settings{}, false
+	}
+	return Settings{Number: n, Name: "Room " + string(n), MaxParticipants: 1, Type: PIN,
+		Language: m.cfg.DecoyLanguage, Decoy: true}, true
+}
+
 // Join adds a caller to its room, starting the room's actor if the room
-// was empty.
+// was empty. Callers to a decoy each get a room of their own.
 func (m *Manager) Join(ctx context.Context, req JoinRequest) (*Participant, error) {
-	settings, ok := m.cfg.Lookup(req.Number)
+	settings, ok := m.settingsFor(req.Number)
 	if !ok {
 		return nil, ErrNoSuchRoom
+	}
+	if req.Protocol == "" {
+		req.Protocol = "sip"
 	}
 	for {
 		r, err := m.active(settings)
 		if err != nil {
 			return nil, err
 		}
-		p, err := r.join(ctx, req, ParticipantID(strconv.FormatUint(m.nextID.Add(1), 10)))
+		p, err := r.join(ctx, req, m.newID(), nil)
 		if errors.Is(err, errRoomStopping) {
 			// The room emptied and stopped between our lookup and our
 			// command; the next pass starts a new actor.
@@ -69,6 +130,54 @@ func (m *Manager) Join(ctx context.Context, req JoinRequest) (*Participant, erro
 	}
 }
 
+// JoinAPI checks a PIN and adds a control-only participant (protocol "api")
+// with the role the PIN gives. An unknown room, a wrong PIN and a blocked
+// room or source all give ErrBadPIN after the same work.
+func (m *Manager) JoinAPI(ctx context.Context, number, pin, displayName, source string) (*Participant, error) {
+	n := Number(number)
+	settings, known := m.cfg.Lookup(n)
+	role := Guest
+	if !known || settings.Type != Open {
+		if m.cfg.Verifier == nil {
+			return nil, ErrBadPIN
+		}
+		if !known {
+			settings = Settings{Number: n, Type: PIN, Decoy: true}
+		}
+		var err error
+		role, err = m.cfg.Verifier.Verify(ctx, settings, source, pin)
+		if err != nil {
+			m.audit(AuditEvent{Kind: "pin_failure", Room: n, Source: source, Protocol: "api"})
+			return nil, ErrBadPIN
+		}
+		if !known {
+			return nil, ErrBadPIN // a verifier must never accept a decoy; be sure
+		}
+	}
+	req := JoinRequest{Number: n, DisplayName: displayName, Source: source, Protocol: "api"}
+	for {
+		r, err := m.active(settings)
+		if err != nil {
+			return nil, err
+		}
+		p, err := r.join(ctx, req, m.newID(), &role)
+		if errors.Is(err, errRoomStopping) {
+			continue
+		}
+		return p, err
+	}
+}
+
+func (m *Manager) audit(e AuditEvent) {
+	if m.cfg.Audit == nil {
+		return
+	}
+	if e.Time.IsZero() {
+		e.Time = m.cfg.Clock()
+	}
+	m.cfg.Audit(e)
+}
+
 // active returns the running actor of a room, starting one if needed.
 func (m *Manager) active(s Settings) (*Room, error) {
 	m.mu.Lock()
@@ -76,16 +185,19 @@ func (m *Manager) active(s Settings) (*Room, error) {
 	if m.closed {
 		return nil, ErrClosed
 	}
-	if r, ok := m.rooms[s.Number]; ok && !r.stopping.Load() {
+	key := s.Number
+	if s.Decoy {
+		key = Number(string(s.Number) + "/decoy/" + string(m.newID()))
+	} else if r, ok := m.rooms[key]; ok && !r.stopping.Load() {
 		return r, nil
 	}
 	mixer, err := m.cfg.NewMixer(s)
 	if err != nil {
 		return nil, fmt.Errorf("room %s: start mixer: %w", s.Number, err)
 	}
-	r := newRoom(s, mixer, m.cfg.Metrics, m.log.With("room", string(s.Number)))
-	m.rooms[s.Number] = r
-	if m.cfg.Metrics != nil {
+	r := newRoom(s, mixer, m, m.log.With("room", string(s.Number)))
+	m.rooms[key] = r
+	if m.cfg.Metrics != nil && !s.Decoy {
 		m.cfg.Metrics.RoomsActive.Add(1)
 	}
 	m.wg.Add(1)
@@ -93,24 +205,26 @@ func (m *Manager) active(s Settings) (*Room, error) {
 		defer m.wg.Done()
 		r.run()
 		m.mu.Lock()
-		if m.rooms[s.Number] == r {
-			delete(m.rooms, s.Number)
+		if m.rooms[key] == r {
+			delete(m.rooms, key)
 		}
 		m.mu.Unlock()
-		if m.cfg.Metrics != nil {
+		if m.cfg.Metrics != nil && !s.Decoy {
 			m.cfg.Metrics.RoomsActive.Add(-1)
 		}
 	}()
 	return r, nil
 }
 
-// Snapshot lists the active rooms and their participant counts.
+// Snapshot lists the active (non-decoy) rooms and their participant counts.
 func (m *Manager) Snapshot() map[Number]int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := make(map[Number]int, len(m.rooms))
-	for n, r := range m.rooms {
-		out[n] = int(r.count.Load())
+	for _, r := range m.rooms {
+		if !r.settings.Decoy {
+			out[r.settings.Number] = int(r.count.Load())
+		}
 	}
 	return out
 }
