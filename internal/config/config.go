@@ -35,6 +35,16 @@ const (
 	DefaultMaxParticipants = 100
 	MaxParticipantsLimit   = 100
 
+	DefaultGracePeriod = 60 * time.Second
+	DefaultLanguage    = "nb"
+
+	DefaultPINRoomFailures   = 20
+	DefaultPINSourceFailures = 20
+	DefaultPINWindow         = 10 * time.Minute
+	DefaultPINBlock          = 10 * time.Minute
+	DefaultPINHashes         = 1
+	DefaultTokenTTL          = 120 * time.Second
+
 	// MaxRoomNumberDigits bounds a room number: long enough for E.164 with
 	// extensions, short enough to type on a keypad.
 	MaxRoomNumberDigits = 32
@@ -44,11 +54,17 @@ const (
 // in and validated; treat it as read-only afterwards (it is shared between
 // goroutines without locks).
 type Config struct {
-	SIP   SIP    `yaml:"sip"`
-	Media Media  `yaml:"media"`
-	HTTP  HTTP   `yaml:"http"`
-	Log   Log    `yaml:"log"`
-	Audio Audio  `yaml:"audio"`
+	SIP   SIP   `yaml:"sip"`
+	Media Media `yaml:"media"`
+	HTTP  HTTP  `yaml:"http"`
+	Log   Log   `yaml:"log"`
+	Audio Audio `yaml:"audio"`
+	// Security holds the PIN brute-force limits.
+	Security Security `yaml:"security"`
+	// Audit is the append-only audit log.
+	Audit Audit `yaml:"audit"`
+	// API is the control API.
+	API   API    `yaml:"api"`
 	Rooms []Room `yaml:"rooms"`
 
 	// pos maps key paths ("sip.listen[1]") to their line in the file.
@@ -106,6 +122,50 @@ type Audio struct {
 	Codecs []Codec `yaml:"codecs"`
 }
 
+// Security is the security: section.
+type Security struct {
+	// PIN limits guessing of host and guest PINs.
+	PIN PINLimits `yaml:"pin"`
+	// UnknownRooms says how a call to a number no room has is treated:
+	// "pin" (default) answers it like a PIN-protected room whose PIN is
+	// never right, so numbers cannot be enumerated; "reject" answers 404.
+	UnknownRooms string `yaml:"unknown_rooms"`
+}
+
+// PINLimits is the security.pin: section.
+type PINLimits struct {
+	RoomFailures   int           `yaml:"room_failures"`
+	SourceFailures int           `yaml:"source_failures"`
+	Window         time.Duration `yaml:"window"`
+	Block          time.Duration `yaml:"block"`
+	// AllowSources are addresses or CIDR prefixes never blocked per source.
+	AllowSources []string `yaml:"allow_sources"`
+	// MaxConcurrentHashes bounds the PIN hash computations running at once.
+	MaxConcurrentHashes int `yaml:"max_concurrent_hashes"`
+}
+
+// Audit is the audit: section.
+type Audit struct {
+	// Path of the JSON-lines audit log; empty disables it.
+	Path string `yaml:"path"`
+}
+
+// API is the api: section.
+type API struct {
+	// TokenTTL is how long a control API token lives unless refreshed.
+	TokenTTL time.Duration `yaml:"token_ttl"`
+}
+
+// RoomType is how a room admits callers.
+type RoomType string
+
+// Room types.
+const (
+	RoomOpen     RoomType = "open"     // no PIN; everyone is a guest
+	RoomPIN      RoomType = "pin"      // host PIN; guests allowed
+	RoomAutolock RoomType = "autolock" // host PIN; locks when the first host joins
+)
+
 // RoomNumber is a room's number: digits only. It is what callers dial (the
 // user part of the Request-URI) or type.
 type RoomNumber string
@@ -120,11 +180,26 @@ type Room struct {
 	// Codecs overrides audio.codecs for this room; after Parse it always
 	// holds the room's effective list.
 	Codecs []Codec `yaml:"codecs"`
+	// Type is open, pin or autolock.
+	Type RoomType `yaml:"type"`
+	// HostPIN and GuestPIN are argon2id hashes from `vmrd hash-pin`, never PINs.
+	HostPIN  string `yaml:"host_pin"`
+	GuestPIN string `yaml:"guest_pin"`
+	// GuestsAllowed: guests may join (with the guest PIN if there is one).
+	GuestsAllowed bool `yaml:"guests_allowed"`
+	// Language of the room's prompts: nb or en.
+	Language string `yaml:"language"`
+	// GracePeriod is how long guests stay after the last host left.
+	GracePeriod time.Duration `yaml:"grace_period"`
 }
 
 // setDefaults prepares a room before its YAML entry is decoded onto it.
 func (r *Room) setDefaults() {
 	r.MaxParticipants = DefaultMaxParticipants
+	r.Type = RoomOpen
+	r.GuestsAllowed = true
+	r.Language = DefaultLanguage
+	r.GracePeriod = DefaultGracePeriod
 }
 
 // defaulter is implemented by list entries that have defaults of their own.
@@ -165,6 +240,17 @@ func Default() *Config {
 		HTTP:  HTTP{Listen: DefaultHTTPListen},
 		Log:   Log{Level: DefaultLogLevel, Format: DefaultLogFormat},
 		Audio: Audio{Codecs: KnownCodecs()},
+		Security: Security{
+			PIN: PINLimits{
+				RoomFailures:        DefaultPINRoomFailures,
+				SourceFailures:      DefaultPINSourceFailures,
+				Window:              DefaultPINWindow,
+				Block:               DefaultPINBlock,
+				MaxConcurrentHashes: DefaultPINHashes,
+			},
+			UnknownRooms: "pin",
+		},
+		API: API{TokenTTL: DefaultTokenTTL},
 	}
 }
 

@@ -47,7 +47,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "unknown key at top level",
 			src:  minimal + "bogus: 1\n",
-			want: "vmrd.yaml:4: bogus: unknown key; the top level takes sip, media, http, log, audio, rooms",
+			want: "vmrd.yaml:4: bogus: unknown key; the top level takes sip, media, http, log, audio, security, audit, api, rooms",
 		},
 		{
 			name: "unknown nested key",
@@ -92,7 +92,7 @@ rooms:
 `,
 			want: "vmrd.yaml:5: rooms[0].nmae: unknown key; did you mean name?\n" +
 				"vmrd.yaml:7: rooms[1].max_participant: unknown key; did you mean max_participants?\n" +
-				"vmrd.yaml:8: rooms[1].pin: unknown key; rooms[1] takes number, name, max_participants, codecs",
+				"vmrd.yaml:8: rooms[1].pin: unknown key; did you mean host_pin? it holds a hash from `vmrd hash-pin`, not the PIN itself",
 		},
 		{
 			name: "key in the wrong section",
@@ -424,6 +424,75 @@ rooms:
 			name: "non-scalar key",
 			src:  minimal + "log: {[a]: b}\n",
 			want: "vmrd.yaml:4: log: a key must be a plain name, got a list",
+		},
+		{
+			name: "open room with a PIN",
+			src: `sip: {listen: ["udp:127.0.0.1:5060"]}
+media: {rtp_ports: "40000-40999"}
+rooms:
+  - number: "1001"
+    host_pin: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0c2FsdA$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g"
+`,
+			want: "vmrd.yaml:4: rooms[0].type: an open room has no PINs; set type: pin (or autolock), or remove host_pin and guest_pin",
+		},
+		{
+			name: "pin room without host PIN",
+			src: `sip: {listen: ["udp:127.0.0.1:5060"]}
+media: {rtp_ports: "40000-40999"}
+rooms:
+  - number: "1001"
+    type: autolock
+`,
+			want: "vmrd.yaml:4: rooms[0].host_pin: missing; a autolock room needs a host PIN hash: run `vmrd hash-pin` and paste its output",
+		},
+		{
+			name: "plain PIN refused",
+			src: `sip: {listen: ["udp:127.0.0.1:5060"]}
+media: {rtp_ports: "40000-40999"}
+rooms:
+  - number: "1001"
+    type: pin
+    host_pin: "1234"
+`,
+			want: "vmrd.yaml:6: rooms[0].host_pin: invalid PIN hash: this is a plain PIN; store the hash that 'vmrd hash-pin' prints instead (plain PINs are refused so that they never sit in a file)",
+		},
+		{
+			name: "bad room type and language",
+			src: `sip: {listen: ["udp:127.0.0.1:5060"]}
+media: {rtp_ports: "40000-40999"}
+rooms:
+  - number: "1001"
+    type: secret
+    language: de
+`,
+			want: "vmrd.yaml:5: rooms[0].type: \"secret\" is not a room type; use open, pin or autolock\nvmrd.yaml:6: rooms[0].language: \"de\" is not a prompt language; use nb (Norwegian bokmål) or en",
+		},
+		{
+			name: "guest PIN without guests",
+			src: `sip: {listen: ["udp:127.0.0.1:5060"]}
+media: {rtp_ports: "40000-40999"}
+rooms:
+  - number: "1001"
+    type: pin
+    host_pin: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0c2FsdA$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g"
+    guest_pin: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0c2FsdA$aGFyaGhhc2hoYXNoaGFyaGhhc2hoYXNoaGFyaGhhc2g"
+    guests_allowed: false
+`,
+			want: "vmrd.yaml:7: rooms[0].guest_pin: a guest PIN with guests_allowed: false can never be used; remove one of them",
+		},
+		{
+			name: "security limits",
+			src: `sip: {listen: ["udp:127.0.0.1:5060"]}
+media: {rtp_ports: "40000-40999"}
+security:
+  unknown_rooms: hide
+  pin:
+    room_failures: 0
+    allow_sources: ["10.0.0.0/8", "not-an-ip"]
+rooms:
+  - number: "1001"
+`,
+			want: "vmrd.yaml:4: security.unknown_rooms: \"hide\" is not a choice; use pin (answer like a PIN room, the default) or reject (404)\nvmrd.yaml:6: security.pin.room_failures: 0 is out of range; use 1 to 10000 (default 20)\nvmrd.yaml:7: security.pin.allow_sources[1]: \"not-an-ip\" is not an address or CIDR prefix; write e.g. 10.0.0.0/8 or 192.0.2.7",
 		},
 	}
 	for _, tt := range tests {

@@ -11,6 +11,9 @@ import (
 // sibling it most likely meant, else the same key elsewhere in the schema,
 // else the list of keys that belong here.
 func unknownKey(name, path string, fields *fieldSet) string {
+	if hint, ok := plainPINKeys[normalizeKey(name)]; ok && slices.Contains(fields.names, "host_pin") {
+		return "unknown key; " + hint
+	}
 	if near := closest(name, fields.names); len(near) > 0 {
 		return "unknown key; did you mean " + orList(near) + "?"
 	}
@@ -34,6 +37,14 @@ func unknownKey(name, path string, fields *fieldSet) string {
 		where = "the top level"
 	}
 	return "unknown key; " + where + " takes " + strings.Join(fields.names, ", ")
+}
+
+// plainPINKeys are keys people write for a room's PIN; the answer points at
+// the hashed keys instead of at security.pin.
+var plainPINKeys = map[string]string{
+	"pin":      "did you mean host_pin? it holds a hash from `vmrd hash-pin`, not the PIN itself",
+	"hostpin":  "did you mean host_pin? it holds a hash from `vmrd hash-pin`, not the PIN itself",
+	"guestpin": "did you mean guest_pin? it holds a hash from `vmrd hash-pin`, not the PIN itself",
 }
 
 // samePlace compares a schema path ("rooms[].name") with a key path

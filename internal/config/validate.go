@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"vmrd/internal/pin"
 )
 
 // Validate normalizes c and checks every rule. Normalizing means: log level
@@ -59,6 +61,10 @@ func (c *Config) check(file string) []Problem {
 	}
 	audioOK := checkCodecs(k, "audio.codecs", c.Audio.Codecs, "list at least one of "+knownCodecList())
 	c.checkRooms(k, audioOK)
+	c.checkSecurity(k)
+	if c.API.TokenTTL < 10*time.Second || c.API.TokenTTL > 24*time.Hour {
+		k.addf("api.token_ttl", "%s is out of range; use 10s to 24h (default 120s)", fmtDur(c.API.TokenTTL))
+	}
 	return k.probs
 }
 
@@ -273,6 +279,7 @@ func (c *Config) checkRooms(k *checker, audioOK bool) {
 		if r.MaxParticipants < 1 || r.MaxParticipants > MaxParticipantsLimit {
 			k.addf(key+".max_participants", "%d is out of range; use 1 to %d (the most one room holds)", r.MaxParticipants, MaxParticipantsLimit)
 		}
+		checkRoomAccess(k, key, r)
 		if r.Codecs == nil {
 			if audioOK {
 				r.Codecs = slices.Clone(c.Audio.Codecs)
@@ -290,4 +297,89 @@ func fmtDur(d time.Duration) string {
 		return strconv.FormatInt(int64(d/time.Second), 10) + "s"
 	}
 	return d.String()
+}
+
+// checkRoomAccess checks a room's type, PINs, language and grace period.
+func checkRoomAccess(k *checker, key string, r *Room) {
+	if r.Type == "" {
+		r.Type = RoomOpen // a Config built in code
+	}
+	if r.Language == "" {
+		r.Language = DefaultLanguage
+	}
+	switch r.Type {
+	case RoomOpen:
+		if r.HostPIN != "" || r.GuestPIN != "" {
+			k.addf(key+".type", "an open room has no PINs; set type: pin (or autolock), or remove host_pin and guest_pin")
+		}
+	case RoomPIN, RoomAutolock:
+		if r.HostPIN == "" {
+			k.addf(key+".host_pin", "missing; a %s room needs a host PIN hash: run `vmrd hash-pin` and paste its output", r.Type)
+		}
+	default:
+		k.addf(key+".type", "%q is not a room type; use open, pin or autolock", r.Type)
+	}
+	for _, f := range []struct{ key, val string }{{"host_pin", r.HostPIN}, {"guest_pin", r.GuestPIN}} {
+		if f.val == "" {
+			continue
+		}
+		if _, err := pin.ParseHash(f.val); err != nil {
+			k.addf(key+"."+f.key, "%v (plain PINs are refused so that they never sit in a file)", err)
+		}
+	}
+	if r.GuestPIN != "" && !r.GuestsAllowed {
+		k.addf(key+".guest_pin", "a guest PIN with guests_allowed: false can never be used; remove one of them")
+	}
+	if r.GuestPIN != "" && r.GuestPIN == r.HostPIN {
+		k.addf(key+".guest_pin", "is the same hash as host_pin; give guests their own PIN")
+	}
+	switch r.Language {
+	case "nb", "en":
+	default:
+		k.addf(key+".language", "%q is not a prompt language; use nb (Norwegian bokmål) or en", r.Language)
+	}
+	if r.GracePeriod < 0 || r.GracePeriod > time.Hour {
+		k.addf(key+".grace_period", "%s is out of range; use 0 (end at once) up to 1h", fmtDur(r.GracePeriod))
+	}
+}
+
+func (c *Config) checkSecurity(k *checker) {
+	p := &c.Security.PIN
+	if p.RoomFailures < 1 || p.RoomFailures > 10000 {
+		k.addf("security.pin.room_failures", "%d is out of range; use 1 to 10000 (default %d)", p.RoomFailures, DefaultPINRoomFailures)
+	}
+	if p.SourceFailures < 1 || p.SourceFailures > 10000 {
+		k.addf("security.pin.source_failures", "%d is out of range; use 1 to 10000 (default %d)", p.SourceFailures, DefaultPINSourceFailures)
+	}
+	if p.Window < time.Second {
+		k.addf("security.pin.window", "%s is too short; use at least 1s (default 10m)", fmtDur(p.Window))
+	}
+	if p.Block < time.Second {
+		k.addf("security.pin.block", "%s is too short; use at least 1s (default 10m)", fmtDur(p.Block))
+	}
+	if p.MaxConcurrentHashes < 1 || p.MaxConcurrentHashes > 64 {
+		k.addf("security.pin.max_concurrent_hashes", "%d is out of range; use 1 to 64 (default 1)", p.MaxConcurrentHashes)
+	}
+	for i, a := range p.AllowSources {
+		if _, err := ParseSource(a); err != nil {
+			k.addf("security.pin.allow_sources["+strconv.Itoa(i)+"]", "%q is not an address or CIDR prefix; write e.g. 10.0.0.0/8 or 192.0.2.7", a)
+		}
+	}
+	switch c.Security.UnknownRooms {
+	case "pin", "reject":
+	default:
+		k.addf("security.unknown_rooms", "%q is not a choice; use pin (answer like a PIN room, the default) or reject (404)", c.Security.UnknownRooms)
+	}
+}
+
+// ParseSource reads an allow-list entry: an address or a CIDR prefix.
+func ParseSource(s string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }
