@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -11,9 +12,11 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"vmrd/internal/config"
+	"vmrd/internal/pin"
 	"vmrd/internal/service"
 )
 
@@ -23,6 +26,7 @@ var version = "dev"
 const usage = `usage:
   vmrd serve --config FILE     run the bridge
   vmrd check-config FILE       validate a configuration and exit (0 valid, 1 invalid, 2 unreadable)
+  vmrd hash-pin                read a PIN from standard input, print its hash for host_pin/guest_pin
   vmrd version                 print the version
 `
 
@@ -40,6 +44,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(args[1:], stderr)
 	case "check-config":
 		return checkConfig(args[1:], stdout, stderr)
+	case "hash-pin":
+		return hashPIN(args[1:], os.Stdin, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "vmrd", version)
 		return 0
@@ -76,6 +82,32 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	fmt.Fprintf(stdout, "%s: ok (%d rooms)\n", args[0], len(cfg.Rooms))
+	return 0
+}
+
+// hashPIN reads one PIN from stdin (so it never lands in shell history or
+// the process list) and prints the argon2id hash to put in the config.
+func hashPIN(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) != 0 {
+		fmt.Fprintln(stderr, "vmrd hash-pin takes no arguments: type the PIN on standard input, e.g. vmrd hash-pin <<< 123456")
+		return 2
+	}
+	line, err := bufio.NewReader(io.LimitReader(stdin, 256)).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		fmt.Fprintf(stderr, "vmrd hash-pin: %v\n", err)
+		return 2
+	}
+	p, err := pin.Normalize(strings.TrimSpace(line))
+	if err != nil {
+		fmt.Fprintf(stderr, "vmrd hash-pin: %v\n", err)
+		return 1
+	}
+	h, err := pin.Hash(p)
+	if err != nil {
+		fmt.Fprintf(stderr, "vmrd hash-pin: %v\n", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, h)
 	return 0
 }
 

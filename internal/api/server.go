@@ -1,5 +1,5 @@
-// Package api serves vmrd's HTTP endpoints: /metrics, /healthz and /readyz
-// now; the control API and web assets later.
+// Package api serves vmrd's HTTP endpoints: /metrics, /healthz, /readyz
+// and the client control API (/api/client/v2/); web assets later.
 package api
 
 import (
@@ -20,7 +20,10 @@ type Config struct {
 	Listen   string
 	Registry *prometheus.Registry
 	// Ready reports whether vmrd takes calls (listeners up, not draining).
-	Ready  func() bool
+	Ready func() bool
+	// Client serves the client control API under /api/client/ (a
+	// ClientAPI's Handler); nil leaves it off.
+	Client http.Handler
 	Logger *slog.Logger
 }
 
@@ -49,6 +52,9 @@ func New(cfg Config) *Server {
 		}
 		fmt.Fprintln(w, "ready")
 	})
+	if cfg.Client != nil {
+		mux.Handle("/api/client/", cfg.Client)
+	}
 	return &Server{cfg: cfg, srv: &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,

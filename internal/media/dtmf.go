@@ -5,10 +5,35 @@ import (
 	"time"
 )
 
-// DTMFEvent is one key press received as an RFC 4733 telephone-event.
+// DTMFEvent is one key press.
 type DTMFEvent struct {
-	Digit    rune          // '0'-'9', '*', '#', 'A'-'D'
-	Duration time.Duration // as reported by the sender in the final packet
+	Digit rune // '0'-'9', '*', '#', 'A'-'D'
+	// Duration is what the sender reported in the final RFC 4733 packet, or
+	// the measured length of in-band tones (to within about 7 ms).
+	Duration time.Duration
+	Source   DTMFSource
+}
+
+// DTMFSource says how a key press reached us.
+type DTMFSource uint8
+
+// DTMF sources. The zero value is unknown.
+const (
+	DTMFRFC4733 DTMFSource = iota + 1 // RTP telephone-event packets (RFC 4733)
+	DTMFInband                        // tones in the decoded audio
+	DTMFInfo                          // a SIP INFO body (filled in by signaling)
+)
+
+func (s DTMFSource) String() string {
+	switch s {
+	case DTMFRFC4733:
+		return "rfc4733"
+	case DTMFInband:
+		return "inband"
+	case DTMFInfo:
+		return "info"
+	}
+	return "unknown"
 }
 
 // TelephoneEvent is the payload of one RFC 4733 section 2.3 event packet.
@@ -98,7 +123,7 @@ func (d *dtmfTracker) event() DTMFEvent {
 	if rate == 0 {
 		rate = 8000
 	}
-	return DTMFEvent{Digit: d.digit, Duration: time.Duration(d.duration) * time.Second / time.Duration(rate)}
+	return DTMFEvent{Digit: d.digit, Duration: time.Duration(d.duration) * time.Second / time.Duration(rate), Source: DTMFRFC4733}
 }
 
 // reset forgets the current event (new SSRC or re-INVITE).

@@ -58,27 +58,27 @@ func TestDTMFTracker(t *testing.T) {
 		{
 			name: "one press with three end packets",
 			pkts: []pkt{{100, 1, false, 160}, {100, 1, false, 320}, {100, 1, true, 800}, {100, 1, true, 800}, {100, 1, true, 800}},
-			want: []DTMFEvent{{'1', 100 * time.Millisecond}},
+			want: []DTMFEvent{{'1', 100 * time.Millisecond, DTMFRFC4733}},
 		},
 		{
 			name: "same digit twice is two presses",
 			pkts: []pkt{{100, 7, true, 400}, {100, 7, true, 400}, {2000, 7, false, 160}, {2000, 7, true, 480}, {2000, 7, true, 480}},
-			want: []DTMFEvent{{'7', 50 * time.Millisecond}, {'7', 60 * time.Millisecond}},
+			want: []DTMFEvent{{'7', 50 * time.Millisecond, DTMFRFC4733}, {'7', 60 * time.Millisecond, DTMFRFC4733}},
 		},
 		{
 			name: "lost end packets: reported when the next event starts",
 			pkts: []pkt{{100, 9, false, 160}, {100, 9, false, 320}, {900, 11, false, 160}, {900, 11, true, 400}},
-			want: []DTMFEvent{{'9', 40 * time.Millisecond}, {'#', 50 * time.Millisecond}},
+			want: []DTMFEvent{{'9', 40 * time.Millisecond, DTMFRFC4733}, {'#', 50 * time.Millisecond, DTMFRFC4733}},
 		},
 		{
 			name: "only an end packet arrives",
 			pkts: []pkt{{5, 12, true, 800}},
-			want: []DTMFEvent{{'A', 100 * time.Millisecond}},
+			want: []DTMFEvent{{'A', 100 * time.Millisecond, DTMFRFC4733}},
 		},
 		{
 			name: "non-digit events are not reported",
 			pkts: []pkt{{5, 16, false, 80}, {5, 16, true, 800}, {900, 0, true, 800}},
-			want: []DTMFEvent{{'0', 100 * time.Millisecond}},
+			want: []DTMFEvent{{'0', 100 * time.Millisecond, DTMFRFC4733}},
 		},
 		{
 			name: "no end yet: nothing",

@@ -40,6 +40,7 @@ type receiver struct {
 	stats      rxStats
 	dtmf       dtmfTracker
 	events     [2]DTMFEvent
+	inband     *InbandDetector // nil when off
 	nextRTCP   time.Time
 	synced     JitterStats
 	deadline   time.Time
@@ -53,7 +54,19 @@ func newReceiver(s *Session, rc *rxConfig) *receiver {
 	})
 	r.jbString = r.jb.String()
 	r.dtmf.clockRate = s.cfg.DTMFClockRate
+	if s.cfg.InbandDTMF {
+		r.inband = NewInbandDetector(r.dtmfEvent)
+	}
 	return r
+}
+
+// dtmfEvent reports one key press from either source.
+func (r *receiver) dtmfEvent(ev DTMFEvent) {
+	s := r.s
+	s.log.Debug("dtmf received", "digit", string(ev.Digit), "source", ev.Source.String())
+	if s.cfg.OnDTMF != nil {
+		s.cfg.OnDTMF(ev)
+	}
 }
 
 func (r *receiver) begin(now time.Time) {
@@ -226,12 +239,19 @@ func (r *receiver) handle(b []byte, from netip.AddrPort, now time.Time) {
 			r.invalid(metrics.InvalidMalformed, from)
 			return
 		}
+		if r.inband != nil {
+			// The phone uses RFC 4733: any tones still in its audio are
+			// the same key presses (or their echo). The in-band detector
+			// reports a press only at its end, while event packets start
+			// with the press and skip the jitter buffer, so no in-band
+			// press in progress can have been reported yet.
+			r.inband = nil
+			s.inbandOff.Store(true)
+			s.log.Debug("rfc 4733 events received: in-band dtmf detection off")
+		}
 		n := r.dtmf.push(pkt.Timestamp, ev, &r.events)
 		for i := range n {
-			s.log.Debug("dtmf received", "digit", string(r.events[i].Digit))
-			if s.cfg.OnDTMF != nil {
-				s.cfg.OnDTMF(r.events[i])
-			}
+			r.dtmfEvent(r.events[i])
 		}
 		return
 	}
@@ -247,6 +267,9 @@ func (r *receiver) lockSSRC(ssrc uint32) {
 	r.jb.Reset()
 	r.stats.reset()
 	r.dtmf.reset()
+	if r.inband != nil {
+		r.inband.Reset()
+	}
 }
 
 func (r *receiver) latch(from netip.AddrPort) {
@@ -321,6 +344,9 @@ func (r *receiver) output(f Frame) {
 	}
 	if err != nil || n <= 0 || n > len(r.pcm) {
 		return
+	}
+	if r.inband != nil {
+		r.inband.Write(r.pcm[:n])
 	}
 	if s.cfg.Sink != nil {
 		s.cfg.Sink.Write(r.pcm[:n])

@@ -72,6 +72,11 @@ type SessionConfig struct {
 	DTMFClockRate   uint32           // telephone-event clock rate (default 8000)
 	Direction       Direction        // our direction (default sendrecv)
 	Sink            AudioWriter      // decoded audio; nil discards
+	// InbandDTMF also looks for DTMF tones in the decoded audio, for
+	// phones that send neither RFC 4733 events nor SIP INFO. It stops for
+	// good once an RFC 4733 event arrives, so a phone that sends both is
+	// not heard twice.
+	InbandDTMF bool
 	// OnDTMF and OnTimeout are called on the receive goroutine: they must
 	// return quickly and must not call Close (hand it to another goroutine).
 	OnDTMF       func(DTMFEvent) // one call per key press, at its end; may be nil
@@ -172,8 +177,9 @@ type Session struct {
 	rtcpConn *net.UDPConn
 	cname    string
 
-	pending atomic.Pointer[rxConfig] // from Update, taken by the receive goroutine
-	ssrcIn  atomic.Uint32            // locked inbound SSRC, for RTCP from the other goroutine
+	pending   atomic.Pointer[rxConfig] // from Update, taken by the receive goroutine
+	ssrcIn    atomic.Uint32            // locked inbound SSRC, for RTCP from the other goroutine
+	inbandOff atomic.Bool              // in-band DTMF detection stopped (RFC 4733 seen)
 
 	sendMu sync.Mutex
 	tx     txState
@@ -465,6 +471,9 @@ func (s *Session) String() string {
 		b.WriteString(" " + dir.String())
 	}
 	fmt.Fprintf(&b, ") -> %s -> %s -> 48kHz mono", s.rx.jbString, c)
+	if s.cfg.InbandDTMF && !s.inbandOff.Load() {
+		b.WriteString(" -> DTMF(in-band)")
+	}
 	if st, ok := s.cfg.Sink.(fmt.Stringer); ok {
 		b.WriteString(" -> " + st.String())
 	}

@@ -483,7 +483,7 @@ func TestSessionDTMF(t *testing.T) {
 	}
 	select {
 	case ev := <-l.dtmf:
-		if ev != (DTMFEvent{Digit: '#', Duration: 100 * time.Millisecond}) {
+		if ev != (DTMFEvent{Digit: '#', Duration: 100 * time.Millisecond, Source: DTMFRFC4733}) {
 			t.Fatalf("event %+v", ev)
 		}
 	case <-time.After(5 * time.Second):

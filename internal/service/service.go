@@ -3,11 +3,15 @@
 package service
 
 import (
+	"net/netip"
+
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"sync/atomic"
+	"vmrd/configs"
+	"vmrd/internal/pin"
 
 	"vmrd/internal/api"
 	"vmrd/internal/codec"
@@ -27,6 +31,8 @@ type Service struct {
 	rooms   *room.Manager
 	sip     *sipsig.Server
 	http    *api.Server
+	audit   *auditLog
+	pins    *pin.Verifier
 	ready   atomic.Bool
 }
 
@@ -40,11 +46,36 @@ func New(cfg *config.Config, log *slog.Logger, version string) (*Service, error)
 	if err != nil {
 		return nil, fmt.Errorf("media ports: %w", err)
 	}
+	rules, err := pinRules(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if s.audit, err = openAudit(cfg.Audit.Path, log); err != nil {
+		return nil, err
+	}
+	var allow []netip.Prefix
+	for _, a := range cfg.Security.PIN.AllowSources {
+		if p, err := config.ParseSource(a); err == nil {
+			allow = append(allow, p)
+		}
+	}
+	s.pins = pin.NewVerifier(pin.Config{
+		RoomFailures:        cfg.Security.PIN.RoomFailures,
+		SourceFailures:      cfg.Security.PIN.SourceFailures,
+		Window:              cfg.Security.PIN.Window,
+		Block:               cfg.Security.PIN.Block,
+		AllowList:           allow,
+		MaxConcurrentHashes: cfg.Security.PIN.MaxConcurrentHashes,
+		OnEvent:             s.audit.PIN,
+	})
 	s.rooms = room.NewManager(room.Config{
-		Lookup:   s.lookupRoom,
-		NewMixer: s.newMixer,
-		Metrics:  s.metrics,
-		Logger:   log,
+		Lookup:         s.lookupRoom,
+		NewMixer:       s.newMixer,
+		Verifier:       &verifier{v: s.pins, rules: rules},
+		UnknownAsDecoy: cfg.Security.UnknownRooms != "reject",
+		Audit:          s.audit.Room,
+		Metrics:        s.metrics,
+		Logger:         log,
 	})
 
 	mediaIP := net.ParseIP(cfg.Media.PublicIP)
@@ -64,6 +95,7 @@ func New(cfg *config.Config, log *slog.Logger, version string) (*Service, error)
 		UserAgent:      ua,
 		Codecs:         s.roomCodecs,
 		Rooms:          s.rooms,
+		Prompt:         configs.Prompt,
 		Ports:          ports,
 		MediaIP:        mediaIP,
 		SignalingIP:    net.ParseIP(cfg.Media.PublicIP),
@@ -95,7 +127,7 @@ func (s *Service) lookupRoom(n room.Number) (room.Settings, bool) {
 	if !ok {
 		return room.Settings{}, false
 	}
-	return room.Settings{Number: n, Name: r.Name, MaxParticipants: r.MaxParticipants}, true
+	return roomSettings(r), true
 }
 
 func (s *Service) roomCodecs(n room.Number) []codec.AudioCodec {
@@ -124,17 +156,8 @@ func (s *Service) newMixer(rs room.Settings) (room.Mixer, error) {
 	if err := m.Start(); err != nil {
 		return nil, err
 	}
-	return mixerAdapter{m}, nil
+	return mixerAdapter{m: m, log: s.log.With("room", string(rs.Number))}, nil
 }
-
-// mixerAdapter lets the room drive the audio mixer through room.Mixer.
-type mixerAdapter struct{ m *audio.Mixer }
-
-func (a mixerAdapter) Add(id room.ParticipantID, format string, sink room.AudioSink) (room.AudioInput, error) {
-	return a.m.Add(string(id), format, sink)
-}
-func (a mixerAdapter) Remove(id room.ParticipantID) { _ = a.m.Remove(string(id)) }
-func (a mixerAdapter) Close() error                 { return a.m.Close() }
 
 // Start opens the listeners. If any fails, what started is stopped again.
 func (s *Service) Start() error {
@@ -163,6 +186,7 @@ func (s *Service) Close() error {
 	var errs []error
 	errs = append(errs, s.sip.Close())
 	errs = append(errs, s.rooms.Close())
+	errs = append(errs, s.audit.Close())
 	if s.http != nil {
 		errs = append(errs, s.http.Close())
 	}

@@ -110,7 +110,7 @@ func (s *Server) newCall(req *sip.Request, tx sip.ServerTransaction) {
 		fail(err)
 		return
 	}
-	if _, ok := s.cfg.Rooms.Lookup(number); !ok {
+	if !s.cfg.Rooms.Exists(number) {
 		fail(room.ErrNoSuchRoom)
 		return
 	}
@@ -174,10 +174,18 @@ func (s *Server) newCall(req *sip.Request, tx sip.ServerTransaction) {
 	})
 	if err != nil {
 		s.unregister(c)
-		ports.Close()
 		if errors.Is(err, room.ErrRoomFull) {
-			fail(err, sip.NewHeader("Reason", `SIP;cause=486;text="Room is full"`))
+			// Tell the caller why before refusing: the prompt as early media.
+			c.earlyPrompt(tx, neg, ports, room.PromptRoomFull)
+			log.Info("call refused", "code", 486, "err", err)
+			res := sip.NewResponseFromRequest(c.invite, 486, "Busy Here", nil)
+			res.AppendHeader(sip.NewHeader("Reason", `SIP;cause=486;text="Room is full"`))
+			if rerr := tx.Respond(res); rerr != nil {
+				log.Debug("respond failed", "err", rerr)
+			}
+			s.callResult(metrics.CallBusy)
 		} else {
+			ports.Close()
 			fail(err)
 		}
 		return
@@ -424,6 +432,8 @@ func (c *call) startMedia(neg *sdp.Negotiation) error {
 		JitterMin:       c.s.cfg.JitterMin,
 		JitterMax:       c.s.cfg.JitterMax,
 		Sink:            c.audio,
+		InbandDTMF:      true,
+		OnDTMF:          func(e media.DTMFEvent) { c.digit(e.Digit, e.Source.String()) },
 		OnTimeout:       onTimeout,
 		NoRTPTimeout:    noRTP,
 		Metrics:         c.s.cfg.Metrics,
@@ -724,6 +734,15 @@ func (c *call) do(ctx context.Context, req *sip.Request) (*sip.Response, error) 
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
+	}
+}
+
+// digit hands a key press to the room. It runs on the media or signaling
+// path and never blocks.
+func (c *call) digit(d rune, source string) {
+	c.log.Debug("dtmf", "source", source) // never the digit: it may be part of a PIN
+	if p := c.audio.participant.Load(); p != nil {
+		p.Digit(d)
 	}
 }
 

@@ -32,6 +32,9 @@ type Listener struct {
 // Rooms is what the SIP layer needs of the room manager.
 type Rooms interface {
 	Lookup(room.Number) (room.Settings, bool)
+	// Exists reports whether a call to the number is answered (a room, or
+	// a decoy that hides which numbers exist).
+	Exists(room.Number) bool
 	Join(context.Context, room.JoinRequest) (*room.Participant, error)
 }
 
@@ -43,6 +46,9 @@ type Config struct {
 	Codecs func(room.Number) []codec.AudioCodec
 	Rooms  Rooms
 	Ports  *media.PortAllocator
+	// Prompt returns a voice prompt as 48 kHz mono samples (for the
+	// "room is full" message played as early media before 486).
+	Prompt func(lang, name string) ([]int16, error)
 	// MediaIP is written into SDP (media.public_ip, else the bind address,
 	// else the address the call came in on).
 	MediaIP net.IP
@@ -363,9 +369,29 @@ func (s *Server) onInfo(req *sip.Request, tx sip.ServerTransaction) {
 		s.respond(req, tx, 481, "Call/Transaction Does Not Exist")
 		return
 	}
-	// DTMF and picture_fast_update bodies are read by the host-control and
-	// video work; until then an INFO is acknowledged so endpoints keep going.
+	ct := ""
+	if h := req.ContentType(); h != nil {
+		ct = h.Value()
+	}
+	if len(req.Body()) == 0 || strings.Contains(strings.ToLower(ct), "media_control") {
+		// An empty INFO is a keep-alive; media_control+xml
+		// (picture_fast_update) is for video, which comes later.
+		s.respond(req, tx, 200, "OK")
+		return
+	}
+	digits, err := parseInfoDTMF(ct, req.Body())
+	switch {
+	case errors.Is(err, errInfoUnsupported):
+		s.respond(req, tx, 415, "Unsupported Media Type", sip.NewHeader("Accept", "application/dtmf-relay, application/dtmf"))
+		return
+	case err != nil:
+		s.respond(req, tx, 400, "Bad Request", warning(err))
+		return
+	}
 	s.respond(req, tx, 200, "OK")
+	for _, d := range digits {
+		c.digit(d, "info")
+	}
 }
 
 func (s *Server) onUpdate(req *sip.Request, tx sip.ServerTransaction) {
