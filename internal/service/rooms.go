@@ -8,6 +8,7 @@ import (
 	"net/netip"
 
 	"vmrd/configs"
+	"vmrd/internal/api"
 	"vmrd/internal/config"
 	"vmrd/internal/pin"
 	"vmrd/internal/room"
@@ -117,3 +118,16 @@ func (a mixerAdapter) Play(id room.ParticipantID, lang string, prompts []room.Pr
 		done() // the participant is gone: nothing will play
 	}
 }
+
+// apiRooms lets the control API join rooms as a control-only participant.
+type apiRooms struct{ m *room.Manager }
+
+func (a apiRooms) JoinAPI(ctx context.Context, number, pin, displayName, source string) (api.Actor, error) {
+	p, err := a.m.JoinAPI(ctx, number, pin, displayName, source)
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+var _ api.Actor = (*room.Participant)(nil)

@@ -31,6 +31,7 @@ type Service struct {
 	rooms   *room.Manager
 	sip     *sipsig.Server
 	http    *api.Server
+	client  *api.ClientAPI
 	audit   *auditLog
 	pins    *pin.Verifier
 	ready   atomic.Bool
@@ -68,6 +69,7 @@ func New(cfg *config.Config, log *slog.Logger, version string) (*Service, error)
 		MaxConcurrentHashes: cfg.Security.PIN.MaxConcurrentHashes,
 		OnEvent:             s.audit.PIN,
 	})
+	s.metrics.Registry().MustRegister(pinCollector{s.pins})
 	s.rooms = room.NewManager(room.Config{
 		Lookup:         s.lookupRoom,
 		NewMixer:       s.newMixer,
@@ -112,10 +114,16 @@ func New(cfg *config.Config, log *slog.Logger, version string) (*Service, error)
 		return nil, err
 	}
 	if cfg.HTTP.Enabled() {
+		s.client = api.NewClientAPI(api.ClientConfig{
+			Rooms:    apiRooms{s.rooms},
+			TokenTTL: cfg.API.TokenTTL,
+			Logger:   log.With("component", "api"),
+		})
 		s.http = api.New(api.Config{
 			Listen:   cfg.HTTP.Listen,
 			Registry: s.metrics.Registry(),
 			Ready:    s.ready.Load,
+			Client:   s.client.Handler(),
 			Logger:   log.With("component", "http"),
 		})
 	}
@@ -184,6 +192,9 @@ func (s *Service) Metrics() *metrics.Metrics { return s.metrics }
 func (s *Service) Close() error {
 	s.ready.Store(false)
 	var errs []error
+	if s.client != nil {
+		s.client.Close() // ends event streams and removes API participants' sessions
+	}
 	errs = append(errs, s.sip.Close())
 	errs = append(errs, s.rooms.Close())
 	errs = append(errs, s.audit.Close())
