@@ -41,6 +41,8 @@ func statusOf(err error) (int, string) {
 		return http.StatusForbidden, "Invalid token"
 	case errors.Is(err, room.ErrNotHost):
 		return http.StatusForbidden, "Only a host may do this"
+	case errors.Is(err, room.ErrNotAdmitted):
+		return http.StatusForbidden, "Waiting for the host to let you in"
 	case errors.Is(err, room.ErrGone):
 		return http.StatusForbidden, "Participant has left"
 	case errors.Is(err, room.ErrRoomFull):

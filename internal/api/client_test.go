@@ -482,6 +482,7 @@ func TestStatusOf(t *testing.T) {
 		{room.ErrRoomFull, 403, "Conference is full"},
 		{fmt.Errorf("x: %w", room.ErrNoSuchParticipant), 404, "Participant not found"},
 		{room.ErrNotWaiting, 409, "Participant is not waiting in the lobby"},
+		{room.ErrNotAdmitted, 403, "Waiting for the host to let you in"},
 		{fmt.Errorf("%w: display_name is required", ErrBadRequest), 400, "bad request: display_name is required"},
 		{ErrUnsupportedMediaType, 415, "Request body must be application/json"},
 		{ErrBodyTooLarge, 413, "Request body too large"},
