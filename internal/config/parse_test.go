@@ -836,7 +836,7 @@ func TestSampleConfig(t *testing.T) {
 		max          int
 	}{
 		{"1001", "Konsultasjon 1", 100},
-		{"1002", "Room 1002", 100},
+		{"1002", "Pasientkonsultasjon", 100},
 		{"1003", "Room 1003", 3},
 	}
 	if len(cfg.Rooms) != len(rooms) {
@@ -851,6 +851,9 @@ func TestSampleConfig(t *testing.T) {
 		if r.Name != want.name || r.MaxParticipants != want.max {
 			t.Errorf("room %s = %+v, want name %q max %d", want.number, *r, want.name, want.max)
 		}
+	}
+	if r, _ := cfg.Room("1002"); r == nil || r.Type != RoomAutolock || r.HostPIN == "" || r.GuestPIN == "" {
+		t.Errorf("sample room 1002 should show an autolock room with host and guest PIN hashes")
 	}
 }
 
