@@ -310,12 +310,18 @@ func (d *InbandDetector) finish() {
 func (d *InbandDetector) classify(x *[inbandWin]float32, energy float32) rune {
 	k := &inband
 	rows := goertzel4(x, &k.row)
-	cols := goertzel4(x, &k.col)
-	r, c := 0, 0
+	r := 0
 	for i := range 4 {
 		if rows[i]*k.rowGain[i] > rows[r]*k.rowGain[r] {
 			r = i
 		}
+	}
+	if rows[r]*k.rowGain[r] < k.minPower {
+		return 0 // silence, or nothing near a row: skip the columns
+	}
+	cols := goertzel4(x, &k.col)
+	c := 0
+	for i := range 4 {
 		if cols[i]*k.colGain[i] > cols[c]*k.colGain[c] {
 			c = i
 		}

@@ -503,7 +503,7 @@ func BenchmarkInband(b *testing.B) {
 	for _, bc := range []struct {
 		name string
 		pcm  []int16
-	}{{"keys", keys.pcm()}, {"speech", talk.pcm()}} {
+	}{{"keys", keys.pcm()}, {"speech", talk.pcm()}, {"silence", make([]int16, 50*codec.FrameSamples)}} {
 		b.Run(bc.name, func(b *testing.B) {
 			d := NewInbandDetector(func(DTMFEvent) {})
 			frames := len(bc.pcm) / codec.FrameSamples
