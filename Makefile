@@ -34,9 +34,10 @@ test-unit: setup ## unit tests only
 test-e2e: setup-test ## end-to-end tests with sipp and baresip only
 	go test -count=1 -v $(GOTEST_FLAGS) ./internal/e2e/
 
-bench: setup-test ## benchmarks (mixer, codecs, media, call rate); figures in the closing notes
+bench: setup-test ## benchmarks (mixer, codecs, media, PINs, call rate, PIN attack); figures in the closing notes
 	go test -run '^$$' -bench . -benchmem -count=1 ./internal/codec/ ./mixer/audio/ ./internal/media/
-	go test -count=1 -v -run 'TestBench' -tags bench ./internal/e2e/
+	go test -run '^$$' -bench 'Hash|Check$$' -benchtime 20x -count=1 ./internal/pin/
+	go test -count=1 -v -run 'TestBench' -tags bench ./internal/e2e/ ./internal/service/
 
 fuzz: setup ## run every fuzz target briefly (FUZZTIME=10s each)
 	@scripts/fuzz.sh $${FUZZTIME:-10s}

@@ -78,6 +78,11 @@ type Config struct {
 	// MaxConcurrentHashes bounds argon2 computations at once (default 1),
 	// so an attack cannot starve media and signaling of CPU and memory.
 	MaxConcurrentHashes int
+	// MaxWaiting bounds the checks queued for a hash slot (default 16 per
+	// slot). Beyond it a check is refused without hashing, like a blocked
+	// one: under a flood a caller gets a quick "wrong PIN" to retry rather
+	// than a wait that grows without bound.
+	MaxWaiting int
 	// MaxTracked bounds each of the per-room and per-source tables
 	// (default 10,000 entries each); the least recently used go first.
 	MaxTracked int
@@ -180,6 +185,9 @@ func NewVerifier(cfg Config) *Verifier {
 	if cfg.MaxTracked <= 0 {
 		cfg.MaxTracked = DefaultMaxTracked
 	}
+	if cfg.MaxWaiting <= 0 {
+		cfg.MaxWaiting = 16 * cfg.MaxConcurrentHashes
+	}
 	if !cfg.Params.valid() {
 		cfg.Params = DefaultParams
 	}
@@ -247,7 +255,8 @@ func (v *Verifier) Check(ctx context.Context, room string, source netip.Addr, en
 	if perSource {
 		se = v.sources.get(sk, now)
 	}
-	refused := v.rooms.saturated(re, now) || (se != nil && v.sources.saturated(se, now))
+	refused := v.rooms.saturated(re, now) || (se != nil && v.sources.saturated(se, now)) ||
+		v.waiting.Load() >= int64(v.cfg.MaxWaiting)
 	if !refused {
 		re.inflight++
 		if se != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -355,7 +356,7 @@ func TestMaxConcurrentHashes(t *testing.T) {
 // A burst of concurrent guesses is limited like a sequence: checks still
 // running count against the limit, so no more than RoomFailures are hashed.
 func TestConcurrentBurstIsLimited(t *testing.T) {
-	v := NewVerifier(Config{Params: cheap, Now: newFakeClock().Now})
+	v := NewVerifier(Config{Params: cheap, Now: newFakeClock().Now, MaxWaiting: 64})
 	gate := make(chan struct{})
 	v.derive = func(pin, salt []byte, p Params, n uint32) []byte {
 		<-gate
@@ -384,6 +385,38 @@ func TestConcurrentBurstIsLimited(t *testing.T) {
 	}
 	if !v.RoomBlocked("1200") {
 		t.Fatal("room not blocked")
+	}
+}
+
+// A flood spread over many rooms and sources (so no per-room or per-source
+// limit applies) still cannot queue more than MaxWaiting checks: the rest
+// are refused at once, without hashing.
+func TestQueueIsBounded(t *testing.T) {
+	v := NewVerifier(Config{Params: cheap, Now: newFakeClock().Now, MaxWaiting: 5})
+	gate := make(chan struct{})
+	v.derive = func(pin, salt []byte, p Params, n uint32) []byte {
+		<-gate
+		return derive(pin, salt, p, n)
+	}
+	rule := &Rule{Host: mustHashed(t, hostPIN, cheap)}
+	const n = 30
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			_, err := v.Check(context.Background(), "room"+strconv.Itoa(i), nthSource(i), "0000", rule)
+			if !errors.Is(err, ErrBadPIN) {
+				t.Errorf("Check: %v", err)
+			}
+		})
+	}
+	waitFor(t, "the queue to fill and the rest to be refused", func() bool {
+		st := v.Stats()
+		return st.Hashing+st.Waiting == 6 && st.Checks[ResultBlocked] == n-6
+	})
+	close(gate)
+	wg.Wait()
+	if st := v.Stats(); st.Failures != 6 {
+		t.Fatalf("%d hashed failures, want 6 (1 hashing + 5 queued)", st.Failures)
 	}
 }
 
