@@ -138,9 +138,23 @@ func serve(args []string, stderr io.Writer) int {
 		_ = svc.Close()
 		return 1
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	<-ctx.Done()
-	stop() // a second signal now kills the process at once
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	sig := <-sigs
+	log.Info("draining: calls in progress go on, new calls are refused", "signal", sig.String(), "deadline", cfg.SIP.DrainTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.SIP.DrainTimeout)
+	go func() {
+		select {
+		case sig := <-sigs:
+			// A second signal means now: no drain, no goodbyes.
+			log.Warn("second signal: exiting at once", "signal", sig.String())
+			os.Exit(1)
+		case <-ctx.Done():
+		}
+	}()
+	svc.Drain(ctx)
+	cancel()
 	log.Info("stopping")
 	if err := svc.Close(); err != nil && !errors.Is(err, context.Canceled) {
 		log.Warn("stopped with errors", "err", err)

@@ -30,6 +30,9 @@ type ClientConfig struct {
 	Logger   *slog.Logger
 	// Now is the clock; time.Now if nil.
 	Now func() time.Time
+	// Draining, when it reports true, refuses new tokens with 503 while
+	// existing sessions go on.
+	Draining func() bool
 }
 
 // ClientAPI is the control API for hosts and guests, shaped like Pexip
@@ -40,11 +43,12 @@ type ClientConfig struct {
 // Behind a reverse proxy every client has the proxy's address; trusting a
 // forwarded-for header is a setting to add with the proxy deployment.
 type ClientAPI struct {
-	rooms Rooms
-	ttl   time.Duration
-	log   *slog.Logger
-	now   func() time.Time
-	mux   *http.ServeMux
+	rooms    Rooms
+	draining func() bool
+	ttl      time.Duration
+	log      *slog.Logger
+	now      func() time.Time
+	mux      *http.ServeMux
 
 	tokens tokens
 
@@ -66,6 +70,7 @@ type ClientAPI struct {
 func NewClientAPI(cfg ClientConfig) *ClientAPI {
 	a := &ClientAPI{
 		rooms:     cfg.Rooms,
+		draining:  cfg.Draining,
 		ttl:       cfg.TokenTTL,
 		log:       cfg.Logger,
 		now:       cfg.Now,
@@ -290,6 +295,9 @@ func (a *ClientAPI) requestToken(w http.ResponseWriter, r *http.Request) {
 		req, err = parseTokenRequest(r.Header.Get("Content-Type"), body, r.Header.Get("pin"))
 	}
 	var actor Actor
+	if err == nil && a.draining != nil && a.draining() {
+		err = ErrShuttingDown // draining: no new participants
+	}
 	if err == nil {
 		if number == "" || len(number) > maxIDLen {
 			// Refused like a wrong PIN so that no room number stands out.

@@ -35,7 +35,8 @@ const (
 	DefaultMaxParticipants = 100
 	MaxParticipantsLimit   = 100
 
-	DefaultGracePeriod = 60 * time.Second
+	DefaultDrainTimeout = 5 * time.Minute
+	DefaultGracePeriod  = 60 * time.Second
 	DefaultLanguage    = "nb"
 
 	DefaultPINRoomFailures   = 20
@@ -89,6 +90,30 @@ type SIP struct {
 	MinSE time.Duration `yaml:"min_se"`
 	// AnswerDelay rings (180 Ringing) this long before answering; 0 answers at once.
 	AnswerDelay time.Duration `yaml:"answer_delay"`
+	// Limits protects the SIP listeners against floods and scanners.
+	Limits SIPLimits `yaml:"limits"`
+	// DrainTimeout is how long calls may go on after SIGTERM before they
+	// are ended with BYE.
+	DrainTimeout time.Duration `yaml:"drain_timeout"`
+}
+
+// SIPLimits is the sip.limits: section. Rates are requests a second per
+// source address, with a burst; requests over them are dropped unanswered
+// (answering a flood would amplify it).
+type SIPLimits struct {
+	InviteRate     float64 `yaml:"invite_rate"`
+	InviteBurst    int     `yaml:"invite_burst"`
+	OptionsRate    float64 `yaml:"options_rate"`
+	OptionsBurst   int     `yaml:"options_burst"`
+	RequestRate    float64 `yaml:"request_rate"`
+	RequestBurst   int     `yaml:"request_burst"`
+	CallsPerSource int     `yaml:"calls_per_source"`
+	// AllowSources are addresses or CIDR prefixes the limits do not apply to
+	// (a trusted proxy or SBC in front of vmrd).
+	AllowSources []string `yaml:"allow_sources"`
+	// DropUserAgents: requests whose User-Agent contains one of these
+	// (case-insensitive) are dropped unanswered: SIP scanners.
+	DropUserAgents []string `yaml:"drop_user_agents"`
 }
 
 // Media is the media: section.
@@ -231,6 +256,14 @@ func Default() *Config {
 			NoRTPTimeout:   DefaultNoRTPTimeout,
 			SessionExpires: DefaultSessionExpires,
 			MinSE:          DefaultMinSE,
+			DrainTimeout:   DefaultDrainTimeout,
+			Limits: SIPLimits{
+				InviteRate: 5, InviteBurst: 20,
+				OptionsRate: 10, OptionsBurst: 20,
+				RequestRate: 50, RequestBurst: 200,
+				CallsPerSource: 50,
+				DropUserAgents: []string{"friendly-scanner", "sipcli", "sipvicious", "sip-scan", "sipsak", "pplsip", "VaxSIPUserAgent"},
+			},
 		},
 		Media: Media{
 			BindIP:    DefaultBindIP,

@@ -102,6 +102,30 @@ func (c *Config) checkSIP(k *checker) {
 	if s.AnswerDelay < 0 || s.AnswerDelay > 30*time.Second {
 		k.addf("sip.answer_delay", "%s is out of range; use 0 (answer at once) up to 30s", fmtDur(s.AnswerDelay))
 	}
+	if s.DrainTimeout < 0 || s.DrainTimeout > 24*time.Hour {
+		k.addf("sip.drain_timeout", "%s is out of range; use 0 (end calls at once) up to 24h", fmtDur(s.DrainTimeout))
+	}
+	l := &s.Limits
+	for _, r := range []struct {
+		key   string
+		rate  float64
+		burst int
+	}{{"invite", l.InviteRate, l.InviteBurst}, {"options", l.OptionsRate, l.OptionsBurst}, {"request", l.RequestRate, l.RequestBurst}} {
+		if r.rate <= 0 || r.rate > 100000 {
+			k.addf("sip.limits."+r.key+"_rate", "%g is out of range; use more than 0 and at most 100000 requests a second per source", r.rate)
+		}
+		if r.burst < 1 || r.burst > 100000 {
+			k.addf("sip.limits."+r.key+"_burst", "%d is out of range; use 1 to 100000", r.burst)
+		}
+	}
+	if l.CallsPerSource < 1 || l.CallsPerSource > 100000 {
+		k.addf("sip.limits.calls_per_source", "%d is out of range; use 1 to 100000", l.CallsPerSource)
+	}
+	for i, a := range l.AllowSources {
+		if _, err := ParseSource(a); err != nil {
+			k.addf("sip.limits.allow_sources["+strconv.Itoa(i)+"]", "%q is not an address or CIDR prefix; write e.g. 10.0.0.0/8 or 192.0.2.7", a)
+		}
+	}
 	minSEOK := checkWholeSeconds(k, "sip.min_se", s.MinSE)
 	if minSEOK && s.MinSE < MinMinSE {
 		k.addf("sip.min_se", "%s is below %s, the smallest Min-SE RFC 4028 allows; use %s or more", fmtDur(s.MinSE), fmtDur(MinMinSE), fmtDur(MinMinSE))

@@ -21,10 +21,12 @@ const (
 	CallNoCodec
 	CallCancelled
 	CallFailed
+	CallLimited  // over the per-source call cap
+	CallDraining // refused while the service drains
 	numCallResults
 )
 
-var callResultNames = [numCallResults]string{"answered", "not_found", "busy", "no_codec", "cancelled", "failed"}
+var callResultNames = [numCallResults]string{"answered", "not_found", "busy", "no_codec", "cancelled", "failed", "limited", "draining"}
 
 func (r CallResult) String() string {
 	if r < 0 || r >= numCallResults {
@@ -64,6 +66,8 @@ type Metrics struct {
 	Participants       atomic.Int64
 	SIPRequests        atomic.Uint64
 	SIPMalformed       atomic.Uint64
+	SIPDroppedRate     atomic.Uint64 // over a per-source rate limit
+	SIPDroppedScanner  atomic.Uint64 // from a scanner's User-Agent
 	RTPPacketsIn       atomic.Uint64
 	RTPPacketsOut      atomic.Uint64
 	RTPBytesIn         atomic.Uint64
@@ -134,6 +138,7 @@ var (
 	descParticipants  = prometheus.NewDesc("vmrd_participants", "Participants in all rooms.", nil, nil)
 	descSIPRequests   = prometheus.NewDesc("vmrd_sip_requests_total", "SIP requests received.", nil, nil)
 	descSIPMalformed  = prometheus.NewDesc("vmrd_sip_malformed_total", "SIP requests answered 400 as malformed.", nil, nil)
+	descSIPDropped    = prometheus.NewDesc("vmrd_sip_dropped_total", "SIP requests dropped unanswered, by reason: rate (per-source limit) or scanner (User-Agent).", []string{"reason"}, nil)
 	descRTPPackets    = prometheus.NewDesc("vmrd_rtp_packets_total", "RTP packets by direction.", []string{"direction"}, nil)
 	descRTPBytes      = prometheus.NewDesc("vmrd_rtp_bytes_total", "RTP payload bytes by direction.", []string{"direction"}, nil)
 	descRTPLost       = prometheus.NewDesc("vmrd_rtp_packets_lost_total", "Inbound RTP packets never received (gaps in sequence numbers).", nil, nil)
@@ -148,7 +153,7 @@ type collector struct{ m *Metrics }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descCallsActive, descCallsTotal, descRoomsActive, descParticipants,
-		descSIPRequests, descSIPMalformed, descRTPPackets, descRTPBytes, descRTPLost, descRTPLate,
+		descSIPRequests, descSIPMalformed, descSIPDropped, descRTPPackets, descRTPBytes, descRTPLost, descRTPLate,
 		descRTPInvalid, descRTCPPackets, descAudioDropped, descAudioUnderrun} {
 		ch <- d
 	}
@@ -170,6 +175,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descParticipants, m.Participants.Load())
 	counter(descSIPRequests, m.SIPRequests.Load())
 	counter(descSIPMalformed, m.SIPMalformed.Load())
+	counter(descSIPDropped, m.SIPDroppedRate.Load(), "rate")
+	counter(descSIPDropped, m.SIPDroppedScanner.Load(), "scanner")
 	counter(descRTPPackets, m.RTPPacketsIn.Load(), "in")
 	counter(descRTPPackets, m.RTPPacketsOut.Load(), "out")
 	counter(descRTPBytes, m.RTPBytesIn.Load(), "in")

@@ -3,7 +3,10 @@
 package service
 
 import (
+	"context"
 	"net/netip"
+	"slices"
+	"time"
 
 	"errors"
 	"fmt"
@@ -25,16 +28,17 @@ import (
 
 // Service is a running vmrd.
 type Service struct {
-	cfg     *config.Config
-	log     *slog.Logger
-	metrics *metrics.Metrics
-	rooms   *room.Manager
-	sip     *sipsig.Server
-	http    *api.Server
-	client  *api.ClientAPI
-	audit   *auditLog
-	pins    *pin.Verifier
-	ready   atomic.Bool
+	cfg      *config.Config
+	log      *slog.Logger
+	metrics  *metrics.Metrics
+	rooms    *room.Manager
+	sip      *sipsig.Server
+	http     *api.Server
+	client   *api.ClientAPI
+	audit    *auditLog
+	pins     *pin.Verifier
+	ready    atomic.Bool
+	draining atomic.Bool
 }
 
 // New builds vmrd from a validated configuration. Nothing listens yet.
@@ -88,6 +92,20 @@ func New(cfg *config.Config, log *slog.Logger, version string) (*Service, error)
 	if ua == "" {
 		ua = "vmrd/" + version
 	}
+	var sipAllow []netip.Prefix
+	for _, a := range cfg.SIP.Limits.AllowSources {
+		if p, err := config.ParseSource(a); err == nil {
+			sipAllow = append(sipAllow, p)
+		}
+	}
+	l := cfg.SIP.Limits
+	limits := &sipsig.Limits{
+		InviteRate: l.InviteRate, InviteBurst: l.InviteBurst,
+		OptionsRate: l.OptionsRate, OptionsBurst: l.OptionsBurst,
+		RequestRate: l.RequestRate, RequestBurst: l.RequestBurst,
+		CallsPerSource: l.CallsPerSource, Allow: sipAllow,
+		DropUserAgents: slices.Clone(l.DropUserAgents),
+	}
 	var listeners []sipsig.Listener
 	for _, l := range cfg.SIP.Listeners() {
 		listeners = append(listeners, sipsig.Listener{Transport: l.Transport, Addr: l.Addr})
@@ -105,6 +123,7 @@ func New(cfg *config.Config, log *slog.Logger, version string) (*Service, error)
 		SessionExpires: cfg.SIP.SessionExpires,
 		MinSE:          cfg.SIP.MinSE,
 		AnswerDelay:    cfg.SIP.AnswerDelay,
+		Limits:         limits,
 		JitterMin:      cfg.Media.JitterMin,
 		JitterMax:      cfg.Media.JitterMax,
 		Metrics:        s.metrics,
@@ -117,6 +136,7 @@ func New(cfg *config.Config, log *slog.Logger, version string) (*Service, error)
 		s.client = api.NewClientAPI(api.ClientConfig{
 			Rooms:    apiRooms{s.rooms},
 			TokenTTL: cfg.API.TokenTTL,
+			Draining: s.draining.Load,
 			Logger:   log.With("component", "api"),
 		})
 		s.http = api.New(api.Config{
@@ -187,6 +207,26 @@ func (s *Service) Start() error {
 
 // Metrics exposes the registry owner (for tests).
 func (s *Service) Metrics() *metrics.Metrics { return s.metrics }
+
+// Drain stops taking new calls and control API participants (readyz turns
+// 503, OPTIONS and INVITE get 503 with Retry-After) and waits until the
+// calls in progress have ended or ctx ends. Close then ends what is left.
+func (s *Service) Drain(ctx context.Context) {
+	s.ready.Store(false)
+	s.draining.Store(true)
+	s.sip.Drain()
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for s.sip.Calls() > 0 {
+		select {
+		case <-ctx.Done():
+			s.log.Info("drain deadline reached", "calls", s.sip.Calls())
+			return
+		case <-t.C:
+		}
+	}
+	s.log.Info("drained: no calls left")
+}
 
 // Close hangs up every call and stops everything, in reverse order of start.
 func (s *Service) Close() error {

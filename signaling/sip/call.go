@@ -67,6 +67,7 @@ type call struct {
 
 	endOnce sync.Once
 	done    chan struct{}
+	release func() // frees the per-source call slot; set once the call is registered
 }
 
 // legAudio connects the media session and the room's mixer, both of which
@@ -105,6 +106,12 @@ func (s *Server) newCall(req *sip.Request, tx sip.ServerTransaction) {
 		s.respond(req, tx, code, reason, extra...)
 		s.callResult(resultFor(err))
 	}
+	if s.draining.Load() {
+		log.Info("call refused: draining")
+		s.respond(req, tx, 503, "Service Unavailable", sip.NewHeader("Retry-After", "60"))
+		s.callResult(metrics.CallDraining)
+		return
+	}
 	number, err := roomNumber(req.Recipient)
 	if err != nil {
 		fail(err)
@@ -134,6 +141,26 @@ func (s *Server) newCall(req *sip.Request, tx sip.ServerTransaction) {
 			return
 		}
 	}
+	src := addrOf(sourceNetAddr(req.Source()))
+	if s.lim != nil && !s.lim.startCall(src) {
+		log.Warn("call refused: too many calls from this address")
+		s.respond(req, tx, 403, "Forbidden", sip.NewHeader("Warning", `399 vmrd "too many calls from this address"`))
+		s.callResult(metrics.CallLimited)
+		return
+	}
+	// The call slot is released by the call's end once the call exists;
+	// until then by this deferred release.
+	release := func() {
+		if s.lim != nil {
+			s.lim.endCall(src)
+		}
+	}
+	owned := false
+	defer func() {
+		if !owned {
+			release()
+		}
+	}()
 	s.respond(req, tx, 100, "Trying")
 
 	withRTCP := neg == nil || !neg.Audio.RTCPMux
@@ -163,6 +190,7 @@ func (s *Server) newCall(req *sip.Request, tx sip.ServerTransaction) {
 		fail(room.ErrClosed)
 		return
 	}
+	c.release = release
 
 	format := prefs[0].String()
 	if neg != nil {
@@ -193,6 +221,7 @@ func (s *Server) newCall(req *sip.Request, tx sip.ServerTransaction) {
 	c.participant = p
 	c.audio.participant.Store(p)
 	c.log = log.With("participant", string(p.ID()))
+	owned = true // c.end releases the call slot from here on
 
 	cancelled := make(chan struct{})
 	var cancelOnce sync.Once
@@ -775,6 +804,9 @@ func (c *call) hangup(reason string) {
 // end releases everything the call holds. It is idempotent.
 func (c *call) end(reason string) {
 	c.endOnce.Do(func() {
+		if c.release != nil {
+			c.release()
+		}
 		prev := callState(c.state.Swap(int32(stateEnded)))
 		close(c.done)
 		c.s.unregister(c)

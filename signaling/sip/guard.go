@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,15 +28,17 @@ const maxMessage = 64 << 10
 // Content-Length (RFC 3261 18.3) so one bad message does not cost the
 // connection's good ones.
 type guard struct {
+	lim     *limiter // nil: no limits
 	metrics *metrics.Metrics
 	log     *slog.Logger
 	ua      string
 	parser  *sip.Parser
 
-	udp     sync.Map // local addr string -> net.PacketConn
-	tcp     sync.Map // remote addr string -> *guardConn
-	logged  atomic.Int64
-	streams sync.Map // remote addr string -> *bytes.Buffer (TCP reassembly)
+	udp        sync.Map // local addr string -> net.PacketConn
+	tcp        sync.Map // remote addr string -> *guardConn
+	logged     atomic.Int64
+	dropLogged atomic.Int64
+	streams    sync.Map // remote addr string -> *bytes.Buffer (TCP reassembly)
 }
 
 func newGuard(m *metrics.Metrics, log *slog.Logger, ua string) *guard {
@@ -50,12 +53,16 @@ func (g *guard) filter(p sip.TransportReadProps, data []byte) ([]byte, error) {
 		if len(bytes.Trim(data, "\r\n")) == 0 {
 			return data, nil // keep-alive
 		}
-		if reason := g.check(data); reason != "" {
+		req, reason := g.check(data)
+		if reason != "" {
 			g.reject(data, reason, func(b []byte) {
 				if v, ok := g.udp.Load(p.LocalAddr.String()); ok && p.RemoteAddr != nil {
 					_, _ = v.(net.PacketConn).WriteTo(b, p.RemoteAddr)
 				}
 			})
+			return nil, nil
+		}
+		if g.drop(p.RemoteAddr, req) {
 			return nil, nil
 		}
 		return data, nil
@@ -104,9 +111,9 @@ func (g *guard) stream(p sip.TransportReadProps, data []byte) ([]byte, error) {
 			return out, nil
 		}
 		msg := b[:total]
-		if reason := g.check(msg); reason != "" {
+		if req, reason := g.check(msg); reason != "" {
 			g.reject(msg, reason, g.tcpWriter(key))
-		} else {
+		} else if !g.drop(p.RemoteAddr, req) {
 			out = append(out, msg...)
 		}
 		buf.Next(total)
@@ -141,38 +148,75 @@ func contentLength(head []byte) (int, error) {
 	return 0, nil
 }
 
-// check parses one message and returns why it is unacceptable, or "".
-func (g *guard) check(data []byte) string {
+// check parses one message and returns why it is unacceptable, or "" and
+// the request (nil for a response).
+func (g *guard) check(data []byte) (*sip.Request, string) {
 	if len(data) > maxMessage {
-		return "message too large"
+		return nil, "message too large"
 	}
 	msg, err := g.parser.ParseSIP(data)
 	if err != nil {
-		return "unparseable: " + err.Error()
+		return nil, "unparseable: " + err.Error()
 	}
 	req, ok := msg.(*sip.Request)
 	if !ok {
-		return "" // responses go to sipgo's client transactions
+		return nil, "" // responses go to sipgo's client transactions
 	}
 	// RFC 3261 8.1.1: the headers every request must have.
 	switch {
 	case req.Via() == nil:
-		return "missing Via"
+		return nil, "missing Via"
 	case req.From() == nil:
-		return "missing From"
+		return nil, "missing From"
 	case req.To() == nil:
-		return "missing To"
+		return nil, "missing To"
 	case req.CallID() == nil || req.CallID().Value() == "":
-		return "missing Call-ID"
+		return nil, "missing Call-ID"
 	case req.CSeq() == nil:
-		return "missing CSeq"
+		return nil, "missing CSeq"
 	case req.CSeq().MethodName != req.Method:
-		return "CSeq method does not match the request method"
+		return nil, "CSeq method does not match the request method"
 	}
 	if cl := req.ContentLength(); cl != nil && int(*cl) != len(req.Body()) {
-		return "Content-Length does not match the body"
+		return nil, "Content-Length does not match the body"
 	}
-	return ""
+	return req, ""
+}
+
+// drop reports whether a well-formed request is dropped unanswered: from a
+// scanner, or over its source's rate.
+func (g *guard) drop(from net.Addr, req *sip.Request) bool {
+	if req == nil || g.lim == nil {
+		return false
+	}
+	if ua := req.GetHeader("User-Agent"); ua != nil && g.lim.scanner(ua.Value()) {
+		if g.metrics != nil {
+			g.metrics.SIPDroppedScanner.Add(1)
+		}
+		return true
+	}
+	if !g.lim.allow(addrOf(from), string(req.Method)) {
+		if g.metrics != nil {
+			g.metrics.SIPDroppedRate.Add(1)
+		}
+		if g.dropLogged.Add(1) == 1 {
+			g.log.Warn("sip requests over a source's rate limit are being dropped", "source", from.String())
+		}
+		return true
+	}
+	return false
+}
+
+// addrOf reads the IP of a socket address.
+func addrOf(a net.Addr) netip.Addr {
+	if a == nil {
+		return netip.Addr{}
+	}
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
 }
 
 // reject answers a malformed request with 400 when it is a request with
@@ -275,4 +319,13 @@ func (c *guardConn) Close() error {
 		c.g.streams.Delete(key)
 	})
 	return c.Conn.Close()
+}
+
+// sourceNetAddr turns sipgo's "host:port" source into a net.Addr.
+func sourceNetAddr(s string) net.Addr {
+	ap, err := netip.ParseAddrPort(s)
+	if err != nil {
+		return nil
+	}
+	return net.UDPAddrFromAddrPort(ap)
 }

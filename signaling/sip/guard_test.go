@@ -32,7 +32,7 @@ func TestGuardCheck(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := g.check([]byte(tt.msg))
+			_, got := g.check([]byte(tt.msg))
 			if tt.reason == "" && got != "" {
 				t.Fatalf("rejected a valid message: %s", got)
 			}
@@ -90,7 +90,7 @@ func FuzzGuard(f *testing.F) {
 	f.Add([]byte("INVITE sip:1001@x SIP/2.0\r\nl: 99999999999\r\n\r\n"))
 	g := newGuard(nil, discard(), "vmrd")
 	f.Fuzz(func(t *testing.T, data []byte) {
-		_ = g.check(data)
+		_, _ = g.check(data)
 		_ = badRequest(data, "fuzz", "vmrd")
 	})
 }

@@ -12,6 +12,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -59,6 +60,8 @@ type Config struct {
 	MinSE          time.Duration
 	// AnswerDelay rings (180) this long before answering; 0 answers at once.
 	AnswerDelay time.Duration
+	// Limits are the flood and scanner protections; nil applies none.
+	Limits *Limits
 	// JitterMin and JitterMax bound the adaptive jitter buffer (0: defaults).
 	JitterMin, JitterMax time.Duration
 	Metrics              *metrics.Metrics
@@ -77,6 +80,10 @@ type Server struct {
 	mu     sync.Mutex
 	calls  map[string]*call // by dialog ID
 	closed bool
+	// draining: new calls and OPTIONS get 503 (a load balancer's probe
+	// moves traffic away); calls in progress go on.
+	draining atomic.Bool
+	lim      *limiter
 
 	listeners []func() error // closers
 	contacts  map[string]sip.Uri
@@ -96,6 +103,10 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, calls: map[string]*call{}, contacts: map[string]sip.Uri{}}
 	s.guard = newGuard(cfg.Metrics, cfg.Logger, cfg.UserAgent)
+	if cfg.Limits != nil {
+		s.lim = newLimiter(*cfg.Limits)
+		s.guard.lim = s.lim
+	}
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent(cfg.UserAgent),
 		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerReadFilter(s.guard.filter)),
@@ -299,8 +310,21 @@ func (s *Server) respond(req *sip.Request, tx sip.ServerTransaction, code int, r
 	}
 }
 
+// Drain stops taking new calls: from now on OPTIONS and initial INVITEs get
+// 503 with Retry-After, so probes and callers go elsewhere, while calls in
+// progress go on. Close ends them.
+func (s *Server) Drain() {
+	if !s.draining.Swap(true) {
+		s.log.Info("draining: refusing new calls", "calls", s.Calls())
+	}
+}
+
 func (s *Server) onOptions(req *sip.Request, tx sip.ServerTransaction) {
 	s.count()
+	if s.draining.Load() && (req.To() == nil || !req.To().Params.Has("tag")) {
+		s.respond(req, tx, 503, "Service Unavailable", sip.NewHeader("Retry-After", "60"))
+		return
+	}
 	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
 	res.AppendHeader(sip.NewHeader("Allow", allowed))
 	res.AppendHeader(sip.NewHeader("Accept", "application/sdp"))
