@@ -139,18 +139,30 @@ func serve(args []string, stderr io.Writer) int {
 		return 1
 	}
 	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 	sig := <-sigs
+	for sig == syscall.SIGHUP {
+		if err := svc.Reload(); err != nil {
+			log.Error("reload refused; keeping the running configuration", "err", err)
+		}
+		sig = <-sigs
+	}
 	log.Info("draining: calls in progress go on, new calls are refused", "signal", sig.String(), "deadline", cfg.SIP.DrainTimeout)
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.SIP.DrainTimeout)
 	go func() {
-		select {
-		case sig := <-sigs:
-			// A second signal means now: no drain, no goodbyes.
-			log.Warn("second signal: exiting at once", "signal", sig.String())
-			os.Exit(1)
-		case <-ctx.Done():
+		for {
+			select {
+			case sig := <-sigs:
+				if sig == syscall.SIGHUP {
+					continue // no reloads while stopping
+				}
+				// A second signal means now: no drain, no goodbyes.
+				log.Warn("second signal: exiting at once", "signal", sig.String())
+				os.Exit(1)
+			case <-ctx.Done():
+				return
+			}
 		}
 	}()
 	svc.Drain(ctx)

@@ -37,7 +37,7 @@ const (
 
 	DefaultDrainTimeout = 5 * time.Minute
 	DefaultGracePeriod  = 60 * time.Second
-	DefaultLanguage    = "nb"
+	DefaultLanguage     = "nb"
 
 	DefaultPINRoomFailures   = 20
 	DefaultPINSourceFailures = 20
@@ -74,7 +74,7 @@ type Config struct {
 	index map[RoomNumber]int
 }
 
-// SIP is the sip: section. Later: TLS settings under sip.tls.
+// SIP is the sip: section.
 type SIP struct {
 	// Listen holds "TRANSPORT:ADDR:PORT" strings; see ParseListener.
 	Listen []string `yaml:"listen"`
@@ -90,11 +90,20 @@ type SIP struct {
 	MinSE time.Duration `yaml:"min_se"`
 	// AnswerDelay rings (180 Ringing) this long before answering; 0 answers at once.
 	AnswerDelay time.Duration `yaml:"answer_delay"`
+	// TLS holds the certificate for tls: listeners, reloaded on SIGHUP.
+	TLS SIPTLS `yaml:"tls"`
 	// Limits protects the SIP listeners against floods and scanners.
 	Limits SIPLimits `yaml:"limits"`
 	// DrainTimeout is how long calls may go on after SIGTERM before they
 	// are ended with BYE.
 	DrainTimeout time.Duration `yaml:"drain_timeout"`
+}
+
+// SIPTLS is the sip.tls: section.
+type SIPTLS struct {
+	// CertFile holds the certificate chain (PEM), KeyFile its private key.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
 }
 
 // SIPLimits is the sip.limits: section. Rates are requests a second per

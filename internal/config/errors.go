@@ -10,10 +10,6 @@ import (
 // ParseListener and ParsePortRange return for a bad config.
 var ErrInvalid = errors.New("invalid config")
 
-// ErrNotSupported is matched by errors for settings vmrd knows about but does
-// not implement yet (for now: the tls transport).
-var ErrNotSupported = errors.New("not supported yet")
-
 // Problem is one thing wrong in a config file.
 type Problem struct {
 	File string // file name as given to Parse; empty for Validate on a hand-built Config
@@ -65,15 +61,10 @@ func (e *Error) Error() string {
 func (e *Error) Is(target error) bool { return target == ErrInvalid }
 
 // valueError is returned by the exported single-value parsers.
-type valueError struct {
-	msg  string
-	kind error // ErrInvalid or ErrNotSupported
-}
+type valueError struct{ msg string }
 
 func (e *valueError) Error() string { return e.msg }
 
-func (e *valueError) Is(target error) bool {
-	return target == ErrInvalid || target == e.kind
-}
+func (e *valueError) Is(target error) bool { return target == ErrInvalid }
 
-func invalid(msg string) error { return &valueError{msg: msg, kind: ErrInvalid} }
+func invalid(msg string) error { return &valueError{msg: msg} }

@@ -12,7 +12,7 @@ import (
 const (
 	TransportUDP = "udp"
 	TransportTCP = "tcp"
-	// TransportTLS is recognized so that its error can say "not yet".
+	// TransportTLS is SIP over TLS (RFC 3261 26.2); it needs sip.tls.
 	TransportTLS = "tls"
 )
 
@@ -40,14 +40,9 @@ func ParseListener(s string) (Listener, error) {
 	}
 	transport = strings.ToLower(transport)
 	switch transport {
-	case TransportUDP, TransportTCP:
-	case TransportTLS:
-		return Listener{}, &valueError{
-			msg:  fmt.Sprintf("%q: the tls transport is not supported yet; use udp or tcp", s),
-			kind: ErrNotSupported,
-		}
+	case TransportUDP, TransportTCP, TransportTLS:
 	default:
-		return Listener{}, invalid(fmt.Sprintf("%q: unknown transport %q; use udp or tcp", s, transport))
+		return Listener{}, invalid(fmt.Sprintf("%q: unknown transport %q; use udp, tcp or tls", s, transport))
 	}
 	addr, err := parseAddrPort(hostport, transport+":", "5060")
 	if err != nil {

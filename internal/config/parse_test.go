@@ -181,9 +181,9 @@ rooms: [{number: "1001"}]
 `,
 			want: `vmrd.yaml:3: sip.listen[0]: "udp:127.0.0.1" has no port; write it as udp:ADDR:PORT, e.g. udp:0.0.0.0:5060` + "\n" +
 				`vmrd.yaml:4: sip.listen[1]: "tcp:localhost:5060" has "localhost", which is not an IP address; vmrd listens on IP addresses only (IPv4, or IPv6 in brackets), e.g. tcp:127.0.0.1:5060` + "\n" +
-				`vmrd.yaml:5: sip.listen[2]: "tls:127.0.0.1:5061": the tls transport is not supported yet; use udp or tcp` + "\n" +
+				`vmrd.yaml:5: sip.listen[2]: "tls:127.0.0.1:5061" needs a certificate; set sip.tls.cert_file and sip.tls.key_file (PEM files)` + "\n" +
 				`vmrd.yaml:6: sip.listen[3]: "127.0.0.1:5060" has no transport; write it as udp:ADDR:PORT or tcp:ADDR:PORT, e.g. udp:0.0.0.0:5060` + "\n" +
-				`vmrd.yaml:7: sip.listen[4]: "sctp:127.0.0.1:5060": unknown transport "sctp"; use udp or tcp` + "\n" +
+				`vmrd.yaml:7: sip.listen[4]: "sctp:127.0.0.1:5060": unknown transport "sctp"; use udp, tcp or tls` + "\n" +
 				`vmrd.yaml:8: sip.listen[5]: "udp:::1:5060" needs brackets around the IPv6 address; write it as udp:[ADDR]:PORT, e.g. udp:[::1]:5060` + "\n" +
 				`vmrd.yaml:9: sip.listen[6]: "udp:[::1]" has no port; write it as udp:ADDR:PORT, e.g. udp:0.0.0.0:5060` + "\n" +
 				`vmrd.yaml:10: sip.listen[7]: "udp:127.0.0.1:0" has port "0"; use a port from 1 to 65535` + "\n" +
@@ -621,11 +621,10 @@ func TestParseListener(t *testing.T) {
 			}
 		})
 	}
-	_, err := ParseListener("tls:127.0.0.1:5061")
-	if !errors.Is(err, ErrNotSupported) || !errors.Is(err, ErrInvalid) {
-		t.Errorf("tls listener error %v should match ErrNotSupported and ErrInvalid", err)
+	if l, err := ParseListener("tls:127.0.0.1:5061"); err != nil || l.Transport != TransportTLS {
+		t.Errorf("tls listener: %+v, %v", l, err)
 	}
-	if _, err := ParseListener("udp:1.2.3.4"); errors.Is(err, ErrNotSupported) || !errors.Is(err, ErrInvalid) {
+	if _, err := ParseListener("udp:1.2.3.4"); !errors.Is(err, ErrInvalid) {
 		t.Errorf("bad listener error %v should match ErrInvalid only", err)
 	}
 	s := SIP{Listen: []string{"udp:127.0.0.1:5060", "bad", "tcp:[::1]:5061"}}

@@ -89,6 +89,9 @@ func (c *Config) checkSIP(k *checker) {
 			continue
 		}
 		seen[l] = i
+		if l.Transport == TransportTLS && (s.TLS.CertFile == "" || s.TLS.KeyFile == "") {
+			k.addf(key, "%q needs a certificate; set sip.tls.cert_file and sip.tls.key_file (PEM files)", raw)
+		}
 	}
 	if strings.ContainsFunc(s.UserAgent, unicode.IsControl) {
 		k.addf("sip.user_agent", "contains a control character (such as a line break); use printable text")

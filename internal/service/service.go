@@ -4,6 +4,7 @@ package service
 
 import (
 	"context"
+	"crypto/tls"
 	"net/netip"
 	"slices"
 	"time"
@@ -37,6 +38,7 @@ type Service struct {
 	client   *api.ClientAPI
 	audit    *auditLog
 	pins     *pin.Verifier
+	certs    *certStore
 	ready    atomic.Bool
 	draining atomic.Bool
 }
@@ -106,6 +108,13 @@ func New(cfg *config.Config, log *slog.Logger, version string) (*Service, error)
 		CallsPerSource: l.CallsPerSource, Allow: sipAllow,
 		DropUserAgents: slices.Clone(l.DropUserAgents),
 	}
+	var tlsConf *tls.Config
+	if cfg.SIP.TLS.CertFile != "" {
+		if s.certs, err = newCertStore(cfg.SIP.TLS.CertFile, cfg.SIP.TLS.KeyFile); err != nil {
+			return nil, err
+		}
+		tlsConf = s.certs.config()
+	}
 	var listeners []sipsig.Listener
 	for _, l := range cfg.SIP.Listeners() {
 		listeners = append(listeners, sipsig.Listener{Transport: l.Transport, Addr: l.Addr})
@@ -124,6 +133,7 @@ func New(cfg *config.Config, log *slog.Logger, version string) (*Service, error)
 		MinSE:          cfg.SIP.MinSE,
 		AnswerDelay:    cfg.SIP.AnswerDelay,
 		Limits:         limits,
+		TLS:            tlsConf,
 		JitterMin:      cfg.Media.JitterMin,
 		JitterMax:      cfg.Media.JitterMax,
 		Metrics:        s.metrics,
@@ -207,6 +217,19 @@ func (s *Service) Start() error {
 
 // Metrics exposes the registry owner (for tests).
 func (s *Service) Metrics() *metrics.Metrics { return s.metrics }
+
+// Reload re-reads what can change without a restart: the SIP TLS
+// certificate. A bad file is refused and the old certificate stays.
+func (s *Service) Reload() error {
+	if s.certs == nil {
+		return nil
+	}
+	if err := s.certs.Reload(); err != nil {
+		return err
+	}
+	s.log.Info("tls certificate reloaded", "cert", s.cfg.SIP.TLS.CertFile)
+	return nil
+}
 
 // Drain stops taking new calls and control API participants (readyz turns
 // 503, OPTIONS and INVITE get 503 with Retry-After) and waits until the

@@ -6,6 +6,7 @@ package sip
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -60,6 +61,9 @@ type Config struct {
 	MinSE          time.Duration
 	// AnswerDelay rings (180) this long before answering; 0 answers at once.
 	AnswerDelay time.Duration
+	// TLS serves tls: listeners; its GetCertificate lets the service swap
+	// certificates on reload without restarting listeners.
+	TLS *tls.Config
 	// Limits are the flood and scanner protections; nil applies none.
 	Limits *Limits
 	// JitterMin and JitterMax bound the adaptive jitter buffer (0: defaults).
@@ -197,6 +201,24 @@ func (s *Server) listen(l Listener) error {
 			_ = s.srv.ServeTCP(gl)
 		}()
 		s.log.Info("sip listening", "transport", "tcp", "addr", ln.Addr().String())
+	case "tls":
+		if s.cfg.TLS == nil {
+			return fmt.Errorf("sip listen tls %s: no certificate configured", l.Addr)
+		}
+		ln, err := net.Listen("tcp", l.Addr)
+		if err != nil {
+			return fmt.Errorf("sip listen tls %s: %w", l.Addr, err)
+		}
+		// The guard sits above TLS so that its 400s are encrypted too.
+		gl := s.guard.wrapListener(tls.NewListener(ln, s.cfg.TLS))
+		s.addContact("tls", ln.Addr())
+		s.listeners = append(s.listeners, gl.Close)
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			_ = s.srv.ServeTLS(gl)
+		}()
+		s.log.Info("sip listening", "transport", "tls", "addr", ln.Addr().String())
 	default:
 		return fmt.Errorf("sip listen: transport %q not supported", l.Transport)
 	}
