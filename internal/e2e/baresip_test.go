@@ -173,12 +173,14 @@ func TestConferenceMixMinus(t *testing.T) {
 	}
 }
 
-// TestBaresipUnknownRoom dials a room that does not exist: the phone must be
-// told 404.
+// TestBaresipUnknownRoom dials a room that does not exist with
+// security.unknown_rooms: reject: the phone must be told 404.
 func TestBaresipUnknownRoom(t *testing.T) {
 	requireDaemon(t)
 	t.Parallel()
-	d := startDaemon(t, defaultConfig())
+	cfg := defaultConfig()
+	cfg.Security.UnknownRooms = "reject"
+	d := startDaemon(t, cfg)
 	p := startPhone(t, phoneConfig{Name: "lost", Freq: 440, Dial: "sip:9999@" + d.SIPAddr, Seconds: 15})
 	m := p.waitLog(t, closedRe, 10*time.Second)
 	if m[1] != "404" {

@@ -184,7 +184,34 @@ type Config struct {
 	Audio struct {
 		Codecs []string `yaml:"codecs"`
 	} `yaml:"audio"`
+	Security SecurityConfig `yaml:"security,omitempty"`
+	Audit    struct {
+		// Path is filled in by startDaemon (a file in the daemon's folder)
+		// when empty.
+		Path string `yaml:"path,omitempty"`
+	} `yaml:"audit"`
+	API struct {
+		TokenTTL string `yaml:"token_ttl,omitempty"`
+	} `yaml:"api,omitempty"`
 	Rooms []RoomConfig `yaml:"rooms"`
+}
+
+// SecurityConfig is the security: section.
+type SecurityConfig struct {
+	// UnknownRooms is "pin" (the daemon's default: a decoy PIN room) or
+	// "reject" (404).
+	UnknownRooms string    `yaml:"unknown_rooms,omitempty"`
+	PIN          PINLimits `yaml:"pin,omitempty"`
+}
+
+// PINLimits is security.pin:.
+type PINLimits struct {
+	RoomFailures        int      `yaml:"room_failures,omitempty"`
+	SourceFailures      int      `yaml:"source_failures,omitempty"`
+	Window              string   `yaml:"window,omitempty"`
+	Block               string   `yaml:"block,omitempty"`
+	AllowSources        []string `yaml:"allow_sources,omitempty"`
+	MaxConcurrentHashes int      `yaml:"max_concurrent_hashes,omitempty"`
 }
 
 // RoomConfig is one entry of rooms:.
@@ -192,6 +219,15 @@ type RoomConfig struct {
 	Number          string `yaml:"number"`
 	Name            string `yaml:"name,omitempty"`
 	MaxParticipants int    `yaml:"max_participants,omitempty"`
+	// Type is open (default), pin or autolock.
+	Type string `yaml:"type,omitempty"`
+	// HostPIN and GuestPIN are hashes from hashPIN, never PINs.
+	HostPIN  string `yaml:"host_pin,omitempty"`
+	GuestPIN string `yaml:"guest_pin,omitempty"`
+	// GuestsAllowed is nil for the daemon's default (true).
+	GuestsAllowed *bool  `yaml:"guests_allowed,omitempty"`
+	Language      string `yaml:"language,omitempty"`
+	GracePeriod   string `yaml:"grace_period,omitempty"`
 }
 
 // defaultConfig is the configuration of the daemon contract; startDaemon
@@ -218,6 +254,8 @@ type daemon struct {
 	SIPAddr  string // 127.0.0.1:port
 	HTTPAddr string
 	LogPath  string
+	// AuditPath is the daemon's JSON-lines audit log.
+	AuditPath string
 
 	cmd  *exec.Cmd
 	done chan struct{} // closed when the process has exited
@@ -239,6 +277,10 @@ func startDaemon(t *testing.T, cfg Config) *daemon {
 	if cfg.Media.RTPPorts == "" {
 		cfg.Media.RTPPorts = nextRTPRange()
 	}
+	if cfg.Audit.Path == "" {
+		cfg.Audit.Path = filepath.Join(dir, "audit.jsonl")
+	}
+	d.AuditPath = cfg.Audit.Path
 	y, err := yaml.Marshal(cfg)
 	if err != nil {
 		t.Fatalf("marshal config: %v", err)
@@ -553,6 +595,27 @@ func sippMediaPort() int { return 30000 + int(sippMedia.Add(1)%500)*4 }
 
 // baresip phones.
 
+// Phones get RTP port blocks of their own, never reused within a run. With
+// one shared range every phone picked random ports from, a phone could bind
+// a port that a finished call's peer (vmrd, or another phone) still sent
+// RTP to for a moment; baresip plays a stream from any source, so a tone of
+// another test leaked into what a phone heard.
+const (
+	phoneRTPBase   = 20000
+	phoneRTPBlock  = 10
+	phoneRTPBlocks = 1000 // up to 29999, below sipp's media ports
+)
+
+var phoneRTPNext atomic.Int32
+
+// nextPhoneRTPRange returns a baresip rtp_ports value no other phone of this
+// run uses.
+func nextPhoneRTPRange() string {
+	b := int(phoneRTPNext.Add(1)-1) % phoneRTPBlocks
+	lo := phoneRTPBase + b*phoneRTPBlock
+	return fmt.Sprintf("%d-%d", lo, lo+phoneRTPBlock-1)
+}
+
 // phoneConfig configures one baresip instance.
 type phoneConfig struct {
 	Name      string
@@ -561,6 +624,9 @@ type phoneConfig struct {
 	Dial      string // SIP URI to dial at start; empty waits for calls
 	AutoAnswr bool
 	Seconds   int // -t: quits after this long at the latest
+	// Ctrl loads ctrl_tcp, so the test can make the phone key DTMF
+	// (phone.sendDTMF).
+	Ctrl bool
 }
 
 // phone is a running baresip.
@@ -570,6 +636,8 @@ type phone struct {
 	DumpDir string
 	LogPath string
 	SIPPort int
+	// CtrlPort is ctrl_tcp's port when phoneConfig.Ctrl is set.
+	CtrlPort int
 
 	cmd  *exec.Cmd
 	done chan struct{}
@@ -596,7 +664,7 @@ func startPhone(t *testing.T, pc phoneConfig) *phone {
 	conf := fmt.Sprintf(`poll_method epoll
 sip_listen 127.0.0.1:%d
 net_interface 127.0.0.1
-rtp_ports 20000-29999
+rtp_ports %s
 audio_source ausine,%d
 audio_player aufile,/dev/null
 audio_alert aufile,/dev/null
@@ -614,7 +682,11 @@ module aufile.so
 module sndfile.so
 module_app account.so
 module_app menu.so
-`, p.SIPPort, pc.Freq, p.DumpDir)
+`, p.SIPPort, nextPhoneRTPRange(), pc.Freq, p.DumpDir)
+	if pc.Ctrl {
+		p.CtrlPort = freePort(t)
+		conf += fmt.Sprintf("module ctrl_tcp.so\nctrl_tcp_listen 127.0.0.1:%d\n", p.CtrlPort)
+	}
 	account := "<sip:tester@127.0.0.1>;regint=0"
 	if pc.AutoAnswr {
 		account += ";answermode=auto"

@@ -15,7 +15,10 @@ import (
 func TestSIPScenarios(t *testing.T) {
 	requireDaemon(t)
 	t.Parallel()
-	d := startDaemon(t, defaultConfig())
+	cfg := defaultConfig()
+	// 404 for unknown numbers; the default, a decoy PIN room, is TestSIPPIN's.
+	cfg.Security.UnknownRooms = "reject"
+	d := startDaemon(t, cfg)
 	tests := []struct {
 		name      string
 		scenario  string
@@ -54,7 +57,8 @@ func TestSIPScenarios(t *testing.T) {
 }
 
 // TestSIPRoomFull fills room 1003 (max_participants 1) with one held call;
-// a second caller gets 486 with a Reason header.
+// a second caller gets 486 with a Reason header, after an optional 183 whose
+// early media tells why.
 func TestSIPRoomFull(t *testing.T) {
 	requireDaemon(t)
 	t.Parallel()

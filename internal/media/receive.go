@@ -28,6 +28,8 @@ type receiver struct {
 	jbString string
 	pkt      rtp.Packet
 	buf      [maxPacket + 1]byte // one spare byte detects oversize datagrams
+	srtpHdr  rtp.Header
+	plain    [maxPacket]byte // decrypted SRTP
 	pcm      [codec.MaxFrameSamples]int16
 
 	ssrcLocked bool
@@ -63,7 +65,7 @@ func newReceiver(s *Session, rc *rxConfig) *receiver {
 // dtmfEvent reports one key press from either source.
 func (r *receiver) dtmfEvent(ev DTMFEvent) {
 	s := r.s
-	s.log.Debug("dtmf received", "digit", string(ev.Digit), "source", ev.Source.String())
+	s.log.Debug("dtmf received", "source", ev.Source.String()) // never the digit: it may be part of a PIN
 	if s.cfg.OnDTMF != nil {
 		s.cfg.OnDTMF(ev)
 	}
@@ -189,6 +191,18 @@ func (r *receiver) handle(b []byte, from netip.AddrPort, now time.Time) {
 	if pt := b[1] & 0x7f; pt >= 64 && pt <= 95 {
 		s.handleRTCP(b, from, now, false)
 		return
+	}
+	if x := r.cfg.srtp; x != nil {
+		// Authenticate before anything else looks at the packet: the
+		// source latching and SSRC locking below must not be steered by
+		// packets an attacker could forge (RFC 3711 section 3.3).
+		x.rtpReplay = false
+		out, err := x.rtp.DecryptRTP(r.plain[:0], b, &r.srtpHdr)
+		if err != nil {
+			r.invalid(decryptReason(err, x.rtpReplay), from)
+			return
+		}
+		b = out
 	}
 	pkt := &r.pkt
 	if err := pkt.Unmarshal(b); err != nil {
@@ -395,6 +409,7 @@ func (r *receiver) sendRTCP(now time.Time) {
 	}
 	sender := tx.sentSinceReport
 	tx.sentSinceReport = false
+	stx := tx.srtp
 	var sr rtcp.SenderReport
 	if sender {
 		rtpTS := tx.lastSendTS + uint32(now.Sub(tx.lastSendAt)*time.Duration(tx.codec.ClockRate)/time.Second)
@@ -440,6 +455,13 @@ func (r *receiver) sendRTCP(now time.Time) {
 		s.logOnce(&s.c.rtcpErrLogged, "rtcp marshal failed", "err", err)
 		return
 	}
+	if stx != nil {
+		// SRTCP (RFC 3711 section 3.4); only this goroutine uses stx.rtcp.
+		if b, err = stx.rtcp.EncryptRTCP(nil, b, nil); err != nil {
+			s.logOnce(&s.c.rtcpErrLogged, "srtcp encrypt failed", "err", err)
+			return
+		}
+	}
 	if _, err := conn.WriteToUDPAddrPort(b, dst); err != nil {
 		if !s.closing.Load() {
 			s.logOnce(&s.c.rtcpErrLogged, "rtcp send failed", "err", err)
@@ -456,7 +478,19 @@ func (s *Session) handleRTCP(b []byte, from netip.AddrPort, now time.Time, ownSo
 		s.countInvalid(metrics.InvalidOversize, from)
 		return
 	}
-	pkts, err := rtcp.Unmarshal(b)
+	var pkts []rtcp.Packet
+	var err error
+	if x := s.srtcpIn.Load(); x != nil {
+		// SRTCP authentication is mandatory (RFC 3711 section 3.4):
+		// plain RTCP on an SRTP leg is dropped like a forgery.
+		reason, ok := x.decryptRTCP(b, func(plain []byte) { pkts, err = rtcp.Unmarshal(plain) })
+		if !ok {
+			s.countInvalid(reason, from)
+			return
+		}
+	} else {
+		pkts, err = rtcp.Unmarshal(b)
+	}
 	if err != nil {
 		s.countInvalid(metrics.InvalidMalformed, from)
 		return
