@@ -88,6 +88,8 @@ type SessionConfig struct {
 	SourceSilence time.Duration
 	JitterMin     time.Duration // default 20 ms
 	JitterMax     time.Duration // default 200 ms
+	// SRTP encrypts the leg (RFC 3711) with SDES keys (RFC 4568); nil is plain RTP.
+	SRTP *SRTPConfig
 	// NewDecoder makes decoders; nil uses Codec.NewDecoder. Tests inject fakes.
 	NewDecoder func(codec.AudioCodec) (codec.AudioDecoder, error)
 	Metrics    *metrics.Metrics // nil makes a private set
@@ -104,6 +106,11 @@ type Update struct {
 	PayloadType     uint8
 	DTMFPayloadType int
 	Direction       Direction
+	// SRTP is the keying after the re-INVITE; nil means plain RTP from now
+	// on. The same suite and keys keep the running contexts (replay windows
+	// and rollover counters); anything else starts new ones, and packets
+	// still in flight under the old keys then fail authentication.
+	SRTP *SRTPConfig
 }
 
 // Stats are a session's counters.
@@ -118,9 +125,12 @@ type Stats struct {
 	RTCPIn, RTCPOut      uint64
 	Invalid              map[metrics.InvalidReason]uint64 // dropped inbound packets by reason
 	TimedOut             bool
+	// SRTP is the suite in use, SRTPNone for plain RTP. Authentication
+	// failures and replays are in Invalid (InvalidAuth, InvalidReplay).
+	SRTP SRTPSuite
 }
 
-const numInvalid = int(metrics.InvalidSource) + 1
+const numInvalid = int(metrics.InvalidReplay) + 1
 
 // rxConfig is the receive side's view of the negotiated state. Update hands a
 // new one to the receive goroutine through an atomic pointer.
@@ -131,6 +141,7 @@ type rxConfig struct {
 	dir    Direction
 	hold   bool // no usable remote address
 	dec    codec.AudioDecoder
+	srtp   *srtpRx // nil for plain RTP
 }
 
 // txState is the send side, guarded by Session.sendMu.
@@ -152,6 +163,10 @@ type txState struct {
 	octets          uint32
 	sentSinceReport bool
 	buf             [maxPacket]byte
+	srtp            *srtpTx     // nil for plain RTP
+	srtpCfg         *SRTPConfig // our copy of the keying, to spot an unchanged re-INVITE
+	encHdr          rtp.Header
+	enc             [maxPacket + srtpOverhead]byte
 }
 
 type counters struct {
@@ -178,6 +193,7 @@ type Session struct {
 	cname    string
 
 	pending   atomic.Pointer[rxConfig] // from Update, taken by the receive goroutine
+	srtcpIn   atomic.Pointer[srtpRx]   // decrypts inbound RTCP on either goroutine; nil for plain
 	ssrcIn    atomic.Uint32            // locked inbound SSRC, for RTCP from the other goroutine
 	inbandOff atomic.Bool              // in-band DTMF detection stopped (RFC 4733 seen)
 
@@ -229,6 +245,15 @@ func NewSession(cfg SessionConfig) (*Session, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	var stx *srtpTx
+	var srx *srtpRx
+	if cfg.SRTP != nil {
+		cfg.SRTP = cfg.SRTP.clone()
+		var err error
+		if stx, srx, err = newSRTP(cfg.SRTP); err != nil {
+			return nil, err
+		}
+	}
 	dec, err := cfg.NewDecoder(cfg.Codec)
 	if err != nil {
 		return nil, fmt.Errorf("media: decoder for %s: %w", cfg.Codec, err)
@@ -252,9 +277,11 @@ func NewSession(cfg SessionConfig) (*Session, error) {
 			SequenceNumber: uint16(rand.Uint32()),
 			Timestamp:      rand.Uint32(),
 		},
+		srtp: stx, srtpCfg: cfg.SRTP,
 	}
+	s.srtcpIn.Store(srx)
 	rc := &rxConfig{codec: cfg.Codec, pt: cfg.PayloadType, dtmfPT: cfg.DTMFPayloadType,
-		dir: cfg.Direction, hold: !remote.IsValid(), dec: dec}
+		dir: cfg.Direction, hold: !remote.IsValid(), dec: dec, srtp: srx}
 	s.rx = newReceiver(s, rc)
 	return s, nil
 }
@@ -297,6 +324,7 @@ func (s *Session) Close() error {
 		s.startOnce.Do(func() {}) // a later Start must not start anything
 		s.sendMu.Lock()
 		s.tx.closed = true
+		s.tx.srtpCfg.wipe()
 		s.sendMu.Unlock()
 		s.closeErr = s.cfg.Ports.Close()
 		s.wg.Wait()
@@ -326,6 +354,11 @@ func (s *Session) Update(u Update) error {
 	if s.closing.Load() {
 		return ErrClosed
 	}
+	if u.SRTP != nil {
+		if err := u.SRTP.validate(); err != nil {
+			return err
+		}
+	}
 	dec, err := s.cfg.NewDecoder(u.Codec)
 	if err != nil {
 		return fmt.Errorf("media: decoder for %s: %w", u.Codec, err)
@@ -338,6 +371,25 @@ func (s *Session) Update(u Update) error {
 		return ErrClosed
 	}
 	tx := &s.tx
+	srx := s.srtcpIn.Load()
+	rekeyed := !tx.srtpCfg.equal(u.SRTP)
+	if rekeyed {
+		// RFC 4568 section 7.1.4: new keys mean new cryptographic
+		// contexts; rollover counters and replay windows start afresh.
+		var stx *srtpTx
+		srx = nil
+		cfgCopy := u.SRTP.clone()
+		if cfgCopy != nil {
+			if stx, srx, err = newSRTP(cfgCopy); err != nil {
+				s.sendMu.Unlock()
+				dec.Close()
+				return err
+			}
+		}
+		tx.srtpCfg.wipe()
+		tx.srtp, tx.srtpCfg = stx, cfgCopy
+		s.srtcpIn.Store(srx)
+	}
 	if !tx.dir.Sends() && u.Direction.Sends() || tx.codec != u.Codec {
 		tx.marker = true
 	}
@@ -348,7 +400,7 @@ func (s *Session) Update(u Update) error {
 	s.sendMu.Unlock()
 
 	rc := &rxConfig{codec: u.Codec, pt: u.PayloadType, dtmfPT: u.DTMFPayloadType,
-		dir: u.Direction, hold: !remote.IsValid(), dec: dec}
+		dir: u.Direction, hold: !remote.IsValid(), dec: dec, srtp: srx}
 	if old := s.pending.Swap(rc); old != nil && old.dec != nil {
 		old.dec.Close()
 	}
@@ -362,7 +414,7 @@ func (s *Session) Update(u Update) error {
 		}
 	}
 	s.log.Info("media session updated", "codec", u.Codec.String(), "pt", u.PayloadType,
-		"direction", u.Direction.String(), "remote", remote.String())
+		"direction", u.Direction.String(), "remote", remote.String(), "srtp", u.SRTP, "rekeyed", rekeyed)
 	return nil
 }
 
@@ -407,7 +459,16 @@ func (s *Session) WriteAudio(payload []byte) {
 		return
 	}
 	n += copy(tx.buf[n:], payload)
-	if _, err := s.rtpConn.WriteToUDPAddrPort(tx.buf[:n], dst); err != nil {
+	out := tx.buf[:n]
+	if tx.srtp != nil {
+		// The header is parsed into a reused struct: no allocation.
+		out, err = tx.srtp.rtp.EncryptRTP(tx.enc[:0], out, &tx.encHdr)
+		if err != nil {
+			s.logOnce(&s.c.sendErrLogged, "srtp encrypt failed", "err", err)
+			return
+		}
+	}
+	if _, err := s.rtpConn.WriteToUDPAddrPort(out, dst); err != nil {
 		if !s.closing.Load() {
 			s.logOnce(&s.c.sendErrLogged, "rtp send failed", "err", err)
 		}
@@ -442,6 +503,7 @@ func (s *Session) Stats() Stats {
 		RTCPIn: s.c.rtcpIn.Load(), RTCPOut: s.c.rtcpOut.Load(),
 		Invalid:  make(map[metrics.InvalidReason]uint64, numInvalid),
 		TimedOut: s.c.timedOut.Load(),
+		SRTP:     s.SRTPSuite(),
 	}
 	for r := range numInvalid {
 		if v := s.c.invalid[r].Load(); v > 0 {
@@ -452,7 +514,8 @@ func (s *Session) Stats() Stats {
 }
 
 // String describes the receive pipeline, e.g.
-// "RTP(127.0.0.1:40002 <- 127.0.0.1:5004) -> Jitter(adaptive 20-200ms) -> opus/48000/2 -> 48kHz mono".
+// "RTP(127.0.0.1:40002 <- 127.0.0.1:5004) -> SRTP(AEAD_AES_128_GCM) -> Jitter(adaptive 20-200ms) -> opus/48000/2 -> 48kHz mono"
+// (no SRTP stage for plain RTP).
 func (s *Session) String() string {
 	s.sendMu.Lock()
 	peer := s.tx.latched
@@ -460,6 +523,10 @@ func (s *Session) String() string {
 		peer = s.tx.remote
 	}
 	c, dir := s.tx.codec, s.tx.dir
+	suite := SRTPNone
+	if s.tx.srtp != nil {
+		suite = s.tx.srtp.suite
+	}
 	s.sendMu.Unlock()
 	var b strings.Builder
 	from := "hold"
@@ -470,7 +537,11 @@ func (s *Session) String() string {
 	if dir != SendRecv {
 		b.WriteString(" " + dir.String())
 	}
-	fmt.Fprintf(&b, ") -> %s -> %s -> 48kHz mono", s.rx.jbString, c)
+	b.WriteString(")")
+	if suite != SRTPNone {
+		b.WriteString(" -> SRTP(" + suite.String() + ")")
+	}
+	fmt.Fprintf(&b, " -> %s -> %s -> 48kHz mono", s.rx.jbString, c)
 	if s.cfg.InbandDTMF && !s.inbandOff.Load() {
 		b.WriteString(" -> DTMF(in-band)")
 	}
@@ -479,3 +550,16 @@ func (s *Session) String() string {
 	}
 	return b.String()
 }
+
+// SRTPSuite is the suite protecting the leg now, SRTPNone for plain RTP.
+func (s *Session) SRTPSuite() SRTPSuite {
+	s.sendMu.Lock()
+	defer s.sendMu.Unlock()
+	if s.tx.srtp == nil {
+		return SRTPNone
+	}
+	return s.tx.srtp.suite
+}
+
+// Encrypted reports whether the leg's media is SRTP now.
+func (s *Session) Encrypted() bool { return s.SRTPSuite() != SRTPNone }

@@ -46,10 +46,12 @@ const (
 	InvalidPayloadType                      // payload type not negotiated
 	InvalidDecode                           // codec refused the payload
 	InvalidSource                           // from an address that is not the peer's
+	InvalidAuth                             // SRTP/SRTCP authentication failed (wrong key, tampering, plain RTP on an SRTP leg)
+	InvalidReplay                           // SRTP/SRTCP index already seen (replay or network duplicate)
 	numInvalidReasons
 )
 
-var invalidReasonNames = [numInvalidReasons]string{"malformed", "ssrc", "oversize", "payload_type", "decode", "source"}
+var invalidReasonNames = [numInvalidReasons]string{"malformed", "ssrc", "oversize", "payload_type", "decode", "source", "auth", "replay"}
 
 func (r InvalidReason) String() string {
 	if r < 0 || r >= numInvalidReasons {

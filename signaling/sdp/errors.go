@@ -12,4 +12,12 @@ var (
 	ErrNoCommonCodec = errors.New("no common audio codec")
 	// ErrUnsupportedTransport: the audio stream asks for a profile we do not speak (e.g. SRTP).
 	ErrUnsupportedTransport = errors.New("unsupported media transport")
+	// ErrEncryptionRequired: the room requires SRTP and the SDP offers
+	// (or answers with) plain RTP/AVP only.
+	ErrEncryptionRequired = errors.New("media encryption required")
+	// ErrNoCrypto: an encrypted stream without a usable a=crypto line
+	// (none, unknown suites, bad keys, lifetimes or MKIs we cannot honour).
+	ErrNoCrypto = errors.New("no usable SDES crypto attribute")
+	// ErrUnknownPolicy: a configured encryption policy name is not off, preferred or required.
+	ErrUnknownPolicy = errors.New("unknown encryption policy")
 )

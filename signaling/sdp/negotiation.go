@@ -58,6 +58,9 @@ type Audio struct {
 	Direction Direction
 	// Hold: the peer used the old c=0.0.0.0 way of putting us on hold (RFC 3264 8.4).
 	Hold bool
+	// SRTP is the SDES keying (RFC 4568) when the stream is encrypted, nil
+	// for plain RTP. Hand SRTP.Config() to the media session.
+	SRTP *SRTPParams
 }
 
 // Negotiation is an offer and the choices made for the answer.
@@ -77,35 +80,83 @@ type Local struct {
 }
 
 // Negotiate parses an SDP offer and chooses the audio stream and codec, in
-// the order of prefs (the room's preference).
-func Negotiate(body []byte, prefs []codec.AudioCodec) (*Negotiation, error) {
+// the order of prefs (the room's preference). WithEncryption sets the SRTP
+// policy (default EncryptionOff: RTP/SAVP is refused); the answer then
+// carries one crypto line with a fresh key of ours.
+func Negotiate(body []byte, prefs []codec.AudioCodec, opts ...Option) (*Negotiation, error) {
+	o := newOptions(opts)
+	return negotiate(body, prefs, o, func(md *psdp.MediaDescription) (*SRTPParams, error) {
+		return chooseCrypto(md, o)
+	})
+}
+
+// negotiate walks the audio streams of an offer (or of an answer to our
+// offer) and takes the first acceptable one. Under EncryptionPreferred an
+// encrypted stream wins over an earlier plain one, so an offer with an
+// RTP/AVP stream and its RTP/SAVP alternative gets SRTP.
+func negotiate(body []byte, prefs []codec.AudioCodec, o options,
+	pick func(*psdp.MediaDescription) (*SRTPParams, error)) (*Negotiation, error) {
 	var sd psdp.SessionDescription
 	if err := sd.UnmarshalString(string(body)); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	n := &Negotiation{offer: &sd, index: -1}
 	firstErr := ErrNoAudio
+	note := func(err error) {
+		if firstErr == ErrNoAudio {
+			firstErr = err
+		}
+	}
+	plainIndex := -1
+	var plain Audio
 	for i, md := range sd.MediaDescriptions {
 		if md.MediaName.Media != "audio" || md.MediaName.Port.Value == 0 {
 			continue
 		}
-		a, err := chooseAudio(&sd, md, prefs)
-		if err != nil {
-			if firstErr == ErrNoAudio {
-				firstErr = err
-			}
+		prof := profileOf(md.MediaName.Protos)
+		switch {
+		case prof == profOther, prof == profSecure && o.policy == EncryptionOff:
+			note(fmt.Errorf("%w: %s", ErrUnsupportedTransport, strings.Join(md.MediaName.Protos, "/")))
+			continue
+		case prof == profPlain && o.policy == EncryptionRequired:
+			note(fmt.Errorf("%w: the offer has %s", ErrEncryptionRequired, strings.Join(md.MediaName.Protos, "/")))
 			continue
 		}
-		n.Audio, n.index = a, i
+		a, err := chooseAudio(&sd, md, prefs)
+		if err != nil {
+			note(err)
+			continue
+		}
+		if o.policy != EncryptionOff {
+			sp, err := pick(md)
+			if err == nil {
+				sp.BestEffort = prof == profPlain
+				a.SRTP = sp
+				n.Audio, n.index = a, i
+				return n, nil
+			}
+			if prof == profSecure {
+				note(err)
+				continue
+			}
+			// RTP/AVP without a usable crypto line: plain, if nothing better comes.
+		}
+		if o.policy == EncryptionOff {
+			n.Audio, n.index = a, i
+			return n, nil
+		}
+		if plainIndex < 0 {
+			plainIndex, plain = i, a
+		}
+	}
+	if plainIndex >= 0 {
+		n.Audio, n.index = plain, plainIndex
 		return n, nil
 	}
 	return nil, firstErr
 }
 
 func chooseAudio(sd *psdp.SessionDescription, md *psdp.MediaDescription, prefs []codec.AudioCodec) (Audio, error) {
-	if !supportedProto(md.MediaName.Protos) {
-		return Audio{}, fmt.Errorf("%w: %s", ErrUnsupportedTransport, strings.Join(md.MediaName.Protos, "/"))
-	}
 	offered := payloadTypes(md)
 	a := Audio{DTMFPayloadType: -1}
 	found := false
@@ -175,9 +226,22 @@ func chooseAudio(sd *psdp.SessionDescription, md *psdp.MediaDescription, prefs [
 	return a, nil
 }
 
-func supportedProto(protos []string) bool {
-	p := strings.ToUpper(strings.Join(protos, "/"))
-	return p == "RTP/AVP" || p == "RTP/AVPF"
+type mediaProfile int
+
+const (
+	profOther  mediaProfile = iota
+	profPlain               // RTP/AVP, RTP/AVPF
+	profSecure              // RTP/SAVP, RTP/SAVPF (RFC 3711 section 12, RFC 5124)
+)
+
+func profileOf(protos []string) mediaProfile {
+	switch strings.ToUpper(strings.Join(protos, "/")) {
+	case "RTP/AVP", "RTP/AVPF":
+		return profPlain
+	case "RTP/SAVP", "RTP/SAVPF":
+		return profSecure
+	}
+	return profOther
 }
 
 type offeredFormat struct {
@@ -290,6 +354,11 @@ func (n *Negotiation) Answer(l Local) ([]byte, error) {
 		}
 		md := audioMedia(l, []codec.AudioCodec{n.Audio.Codec}, []uint8{n.Audio.PayloadType}, n.Audio.DTMFPayloadType, n.Audio.DTMFClockRate)
 		md.MediaName.Protos = om.MediaName.Protos
+		if sp := n.Audio.SRTP; sp != nil {
+			// RFC 4568 section 7.1.2: exactly one crypto line, with the
+			// offer's tag and suite and our own key.
+			md.WithValueAttribute("crypto", cryptoLine(sp.Tag, sp.Suite, sp.LocalKey))
+		}
 		if n.Audio.RTCPMux {
 			md.WithPropertyAttribute("rtcp-mux")
 		}
@@ -302,8 +371,18 @@ func (n *Negotiation) Answer(l Local) ([]byte, error) {
 // Offer builds an SDP offer with every codec of prefs, for an INVITE that
 // came without SDP (delayed offer, RFC 3261 13.2.1) or a re-INVITE without
 // SDP. The answer comes back in the ACK; read it with ParseAnswer.
+// For an encrypted offer use NewOffer, which keeps the keys for the answer.
 func Offer(l Local, prefs []codec.AudioCodec, dir Direction) ([]byte, error) {
-	sd := newSession(l)
+	p, err := NewOffer(l, prefs, dir)
+	if err != nil {
+		return nil, err
+	}
+	return p.Body, nil
+}
+
+// offerMedia is the audio stream of our offers: every codec of prefs,
+// static payload types where they have one, then telephone-event.
+func offerMedia(l Local, prefs []codec.AudioCodec) *psdp.MediaDescription {
 	pts := make([]uint8, len(prefs))
 	next := uint8(96)
 	for i, c := range prefs {
@@ -314,10 +393,7 @@ func Offer(l Local, prefs []codec.AudioCodec, dir Direction) ([]byte, error) {
 		pts[i] = next
 		next++
 	}
-	md := audioMedia(l, prefs, pts, int(next), 8000)
-	md.WithPropertyAttribute(dir.String())
-	sd.MediaDescriptions = append(sd.MediaDescriptions, md)
-	return sd.Marshal()
+	return audioMedia(l, prefs, pts, int(next), 8000)
 }
 
 // ParseAnswer reads the answer to one of our offers (made with Offer from
