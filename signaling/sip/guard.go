@@ -53,9 +53,9 @@ func (g *guard) filter(p sip.TransportReadProps, data []byte) ([]byte, error) {
 		if len(bytes.Trim(data, "\r\n")) == 0 {
 			return data, nil // keep-alive
 		}
-		req, reason := g.check(data)
+		req, code, reason := g.check(data)
 		if reason != "" {
-			g.reject(data, reason, func(b []byte) {
+			g.reject(data, code, reason, func(b []byte) {
 				if v, ok := g.udp.Load(p.LocalAddr.String()); ok && p.RemoteAddr != nil {
 					_, _ = v.(net.PacketConn).WriteTo(b, p.RemoteAddr)
 				}
@@ -94,16 +94,24 @@ func (g *guard) stream(p sip.TransportReadProps, data []byte) ([]byte, error) {
 		end := bytes.Index(b, []byte("\r\n\r\n"))
 		if end < 0 {
 			if len(b) > maxMessage {
-				g.reject(b, "header section too large", g.tcpWriter(key))
+				g.reject(b, 400, "header section too large", g.tcpWriter(key))
 				return nil, errors.New("sip message too large")
 			}
 			return out, nil
 		}
-		clen, err := contentLength(b[:end])
-		if err != nil || clen > maxMessage {
-			// No trustworthy framing: answer and drop the connection, the
-			// only safe resync over a stream.
-			g.reject(b[:end+4], "bad Content-Length", g.tcpWriter(key))
+		clen, found, err := contentLength(b[:end])
+		if !found && !hasBody(b[:end]) {
+			found = true // no body announced: an absent Content-Length is 0
+		}
+		if err != nil || clen > maxMessage || !found {
+			// No trustworthy framing (RFC 3261 18.3 requires Content-Length
+			// on streams): answer and drop the connection, the only safe
+			// resync over a stream.
+			reason := "bad Content-Length"
+			if err == nil && !found {
+				reason = "missing Content-Length, which a stream transport requires"
+			}
+			g.reject(b[:end+4], 400, reason, g.tcpWriter(key))
 			return out, errors.New("bad content-length")
 		}
 		total := end + 4 + clen
@@ -111,8 +119,8 @@ func (g *guard) stream(p sip.TransportReadProps, data []byte) ([]byte, error) {
 			return out, nil
 		}
 		msg := b[:total]
-		if req, reason := g.check(msg); reason != "" {
-			g.reject(msg, reason, g.tcpWriter(key))
+		if req, code, reason := g.check(msg); reason != "" {
+			g.reject(msg, code, reason, g.tcpWriter(key))
 		} else if !g.drop(p.RemoteAddr, req) {
 			out = append(out, msg...)
 		}
@@ -128,9 +136,9 @@ func (g *guard) tcpWriter(remote string) func([]byte) {
 	}
 }
 
-// contentLength reads Content-Length (or l) from a header section; missing
-// means an empty body.
-func contentLength(head []byte) (int, error) {
+// contentLength reads Content-Length (or l) from a header section and
+// whether it was there.
+func contentLength(head []byte) (int, bool, error) {
 	for _, line := range bytes.Split(head, []byte("\r\n"))[1:] {
 		name, val, ok := bytes.Cut(line, []byte(":"))
 		if !ok {
@@ -140,47 +148,126 @@ func contentLength(head []byte) (int, error) {
 		if strings.EqualFold(n, "Content-Length") || n == "l" {
 			v, err := strconv.Atoi(strings.TrimSpace(string(val)))
 			if err != nil || v < 0 {
-				return 0, fmt.Errorf("content-length %q", val)
+				return 0, true, fmt.Errorf("content-length %q", val)
 			}
-			return v, nil
+			return v, true, nil
 		}
 	}
-	return 0, nil
+	return 0, false, nil
 }
 
-// check parses one message and returns why it is unacceptable, or "" and
-// the request (nil for a response).
-func (g *guard) check(data []byte) (*sip.Request, string) {
+// check parses one message and returns why it is unacceptable, with the
+// status to answer (400, or 505 for another SIP version, 416 for a URI
+// scheme we do not speak), or "" and the request (nil for a response).
+func (g *guard) check(data []byte) (*sip.Request, int, string) {
 	if len(data) > maxMessage {
-		return nil, "message too large"
+		return nil, 400, "message too large"
+	}
+	if code, reason := checkStartLine(data); reason != "" {
+		return nil, code, reason
 	}
 	msg, err := g.parser.ParseSIP(data)
 	if err != nil {
-		return nil, "unparseable: " + err.Error()
+		return nil, 400, "unparseable: " + err.Error()
 	}
 	req, ok := msg.(*sip.Request)
 	if !ok {
-		return nil, "" // responses go to sipgo's client transactions
+		return nil, 0, "" // responses go to sipgo's client transactions
 	}
 	// RFC 3261 8.1.1: the headers every request must have.
 	switch {
 	case req.Via() == nil:
-		return nil, "missing Via"
+		return nil, 400, "missing Via"
 	case req.From() == nil:
-		return nil, "missing From"
+		return nil, 400, "missing From"
 	case req.To() == nil:
-		return nil, "missing To"
+		return nil, 400, "missing To"
 	case req.CallID() == nil || req.CallID().Value() == "":
-		return nil, "missing Call-ID"
+		return nil, 400, "missing Call-ID"
 	case req.CSeq() == nil:
-		return nil, "missing CSeq"
-	case req.CSeq().MethodName != req.Method:
-		return nil, "CSeq method does not match the request method"
+		return nil, 400, "missing CSeq"
+	case !strings.EqualFold(string(req.CSeq().MethodName), string(req.Method)):
+		return nil, 400, "CSeq method does not match the request method"
+	case len(req.Recipient.Headers) > 0:
+		// RFC 3261 19.1.5: header parameters are not allowed in a Request-URI.
+		return nil, 400, "header fields in the Request-URI"
+	}
+	for _, name := range []string{"Call-ID", "CSeq", "From", "To", "Max-Forwards", "Content-Length"} {
+		if len(req.GetHeaders(name)) > 1 {
+			return nil, 400, "more than one " + name + " header"
+		}
 	}
 	if cl := req.ContentLength(); cl != nil && int(*cl) != len(req.Body()) {
-		return nil, "Content-Length does not match the body"
+		return nil, 400, "Content-Length does not match the body"
 	}
-	return req, ""
+	if badDisplayName(data) {
+		return nil, 400, "display name must be quoted"
+	}
+	return req, 0, ""
+}
+
+// badDisplayName finds a From or To whose unquoted display name holds
+// characters a token may not (RFC 3261 25.1: display-name = *(token LWS)
+// / quoted-string), such as the comma of "Bell, Alexander".
+func badDisplayName(data []byte) bool {
+	end := bytes.Index(data, []byte("\r\n\r\n"))
+	if end < 0 {
+		end = len(data)
+	}
+	for _, line := range bytes.Split(data[:end], []byte("\r\n"))[1:] {
+		name, val, ok := bytes.Cut(line, []byte(":"))
+		if !ok {
+			continue
+		}
+		switch strings.ToLower(strings.TrimSpace(string(name))) {
+		case "from", "f", "to", "t":
+		default:
+			continue
+		}
+		v := strings.TrimSpace(string(val))
+		lt := strings.IndexByte(v, '<')
+		if lt <= 0 || strings.HasPrefix(v, `"`) {
+			continue
+		}
+		if strings.ContainsFunc(v[:lt], func(r rune) bool {
+			return !(r == ' ' || r == '\t' || isTokenChar(r))
+		}) {
+			return true
+		}
+	}
+	return false
+}
+
+func isTokenChar(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-.!%*_+`'~", r)
+}
+
+// checkStartLine reads a request line before the full parse, for the two
+// errors with their own status: another SIP version (505, RFC 3261 8.2.2)
+// and a Request-URI scheme we do not speak (416, RFC 3261 8.2.2.1).
+func checkStartLine(data []byte) (int, string) {
+	line, _, _ := bytes.Cut(data, []byte("\r\n"))
+	parts := strings.Fields(string(line))
+	if len(parts) != 3 || strings.HasPrefix(parts[0], "SIP/") {
+		return 0, "" // a response, or malformed: the parser says why
+	}
+	if !strings.EqualFold(parts[2], "SIP/2.0") {
+		if strings.HasPrefix(strings.ToUpper(parts[2]), "SIP/") {
+			return 505, "SIP version not supported"
+		}
+		return 0, ""
+	}
+	scheme, _, ok := strings.Cut(parts[1], ":")
+	if !ok || scheme == "" || strings.ContainsFunc(scheme, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '+' || r == '-' || r == '.')
+	}) {
+		return 0, "" // not a URI scheme at all (say "<sip:..."): the parser says 400
+	}
+	switch strings.ToLower(scheme) {
+	case "sip", "sips", "tel":
+		return 0, ""
+	}
+	return 416, "unsupported URI scheme"
 }
 
 // drop reports whether a well-formed request is dropped unanswered: from a
@@ -221,7 +308,7 @@ func addrOf(a net.Addr) netip.Addr {
 
 // reject answers a malformed request with 400 when it is a request with
 // enough of a Via to route a response, and counts it either way.
-func (g *guard) reject(data []byte, reason string, write func([]byte)) {
+func (g *guard) reject(data []byte, code int, reason string, write func([]byte)) {
 	if g.metrics != nil {
 		g.metrics.SIPMalformed.Add(1)
 	}
@@ -229,7 +316,7 @@ func (g *guard) reject(data []byte, reason string, write func([]byte)) {
 		// Logged a bounded number of times: a flood must not flood the log.
 		g.log.Info("malformed sip message", "reason", reason, "bytes", len(data))
 	}
-	resp := badRequest(data, reason, g.ua)
+	resp := badRequest(data, code, reason, g.ua)
 	if resp != nil {
 		write(resp)
 	}
@@ -238,7 +325,7 @@ func (g *guard) reject(data []byte, reason string, write func([]byte)) {
 // badRequest builds a 400 from whatever header lines can be salvaged
 // (RFC 3261 8.2.6.1: copy Via, From, To, Call-ID and CSeq). A response or
 // a message without any Via gets no answer: there is nowhere to send it.
-func badRequest(data []byte, reason, ua string) []byte {
+func badRequest(data []byte, code int, reason, ua string) []byte {
 	end := bytes.Index(data, []byte("\r\n\r\n"))
 	if end < 0 {
 		end = len(data)
@@ -248,7 +335,7 @@ func badRequest(data []byte, reason, ua string) []byte {
 		return nil
 	}
 	var b strings.Builder
-	b.WriteString("SIP/2.0 400 Bad Request\r\n")
+	fmt.Fprintf(&b, "SIP/2.0 %d %s\r\n", code, statusText(code))
 	haveVia := false
 	for _, l := range lines[1:] {
 		name, _, ok := strings.Cut(l, ":")
@@ -328,4 +415,31 @@ func sourceNetAddr(s string) net.Addr {
 		return nil
 	}
 	return net.UDPAddrFromAddrPort(ap)
+}
+
+// hasBody reports whether a header section announces a body (a
+// Content-Type), so that a missing Content-Length cannot mean "empty".
+func hasBody(head []byte) bool {
+	for _, line := range bytes.Split(head, []byte("\r\n"))[1:] {
+		name, _, ok := bytes.Cut(line, []byte(":"))
+		if !ok {
+			continue
+		}
+		n := strings.TrimSpace(string(name))
+		if strings.EqualFold(n, "Content-Type") || n == "c" {
+			return true
+		}
+	}
+	return false
+}
+
+func statusText(code int) string {
+	switch code {
+	case 416:
+		return "Unsupported URI Scheme"
+	case 505:
+		return "Version Not Supported"
+	default:
+		return "Bad Request"
+	}
 }

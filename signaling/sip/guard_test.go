@@ -32,7 +32,7 @@ func TestGuardCheck(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, got := g.check([]byte(tt.msg))
+			_, _, got := g.check([]byte(tt.msg))
 			if tt.reason == "" && got != "" {
 				t.Fatalf("rejected a valid message: %s", got)
 			}
@@ -45,7 +45,7 @@ func TestGuardCheck(t *testing.T) {
 
 func TestBadRequestCopiesRoutingHeaders(t *testing.T) {
 	msg := strings.Replace(goodOptions, "Call-ID: abc\r\n", "", 1)
-	res := string(badRequest([]byte(msg), "missing \"Call-ID\"\x01", "vmrd"))
+	res := string(badRequest([]byte(msg), 400, "missing \"Call-ID\"\x01", "vmrd"))
 	for _, want := range []string{
 		"SIP/2.0 400 Bad Request\r\n",
 		"Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-1\r\n",
@@ -58,10 +58,10 @@ func TestBadRequestCopiesRoutingHeaders(t *testing.T) {
 			t.Errorf("400 lacks %q:\n%s", want, res)
 		}
 	}
-	if badRequest([]byte("SIP/2.0 200 OK\r\nVia: x\r\n\r\n"), "r", "vmrd") != nil {
+	if badRequest([]byte("SIP/2.0 200 OK\r\nVia: x\r\n\r\n"), 400, "r", "vmrd") != nil {
 		t.Error("answered a response")
 	}
-	if badRequest([]byte("garbage\r\n\r\n"), "r", "vmrd") != nil {
+	if badRequest([]byte("garbage\r\n\r\n"), 400, "r", "vmrd") != nil {
 		t.Error("answered a message without Via")
 	}
 }
@@ -78,7 +78,7 @@ func TestContentLength(t *testing.T) {
 		{"INVITE x SIP/2.0\r\nContent-Length: -1", 0, false},
 		{"INVITE x SIP/2.0\r\nContent-Length: lots", 0, false},
 	} {
-		n, err := contentLength([]byte(tt.head))
+		n, _, err := contentLength([]byte(tt.head))
 		if (err == nil) != tt.ok || n != tt.n {
 			t.Errorf("contentLength(%q) = %d, %v", tt.head, n, err)
 		}
@@ -90,7 +90,7 @@ func FuzzGuard(f *testing.F) {
 	f.Add([]byte("INVITE sip:1001@x SIP/2.0\r\nl: 99999999999\r\n\r\n"))
 	g := newGuard(nil, discard(), "vmrd")
 	f.Fuzz(func(t *testing.T, data []byte) {
-		_, _ = g.check(data)
-		_ = badRequest(data, "fuzz", "vmrd")
+		_, _, _ = g.check(data)
+		_ = badRequest(data, 400, "fuzz", "vmrd")
 	})
 }

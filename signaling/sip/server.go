@@ -94,6 +94,8 @@ type Server struct {
 	wg        sync.WaitGroup
 }
 
+var raiseUDPMTU sync.Once
+
 // allowed is our Allow header: what a conferencing UAS handles.
 const allowed = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO"
 
@@ -106,6 +108,10 @@ func New(cfg Config) (*Server, error) {
 		cfg.UserAgent = "vmrd"
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, calls: map[string]*call{}, contacts: map[string]sip.Uri{}}
+	// A response goes back on the transport its request came on, whatever
+	// its size (RFC 3261 18.2.2); sipgo refuses UDP messages over its MTU
+	// guess, so raise it to our own message bound (a process-wide setting).
+	raiseUDPMTU.Do(func() { sip.UDPMTUSize = maxMessage + 200 })
 	s.guard = newGuard(cfg.Metrics, cfg.Logger, cfg.UserAgent)
 	if cfg.Limits != nil {
 		s.lim = newLimiter(*cfg.Limits)
@@ -130,13 +136,13 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("sip client: %w", err)
 	}
 	s.ua, s.srv, s.client = ua, srv, client
-	srv.OnInvite(s.onInvite)
+	srv.OnInvite(s.extensions(s.onInvite))
 	srv.OnAck(s.onAck)
-	srv.OnBye(s.onBye)
+	srv.OnBye(s.extensions(s.onBye))
 	srv.OnCancel(s.onCancel)
-	srv.OnOptions(s.onOptions)
-	srv.OnUpdate(s.onUpdate)
-	srv.OnInfo(s.onInfo)
+	srv.OnOptions(s.extensions(s.onOptions))
+	srv.OnUpdate(s.extensions(s.onUpdate))
+	srv.OnInfo(s.extensions(s.onInfo))
 	srv.OnRegister(s.notAllowed)
 	srv.OnNoRoute(s.noRoute)
 	return s, nil
@@ -162,67 +168,67 @@ func (c *levelCap) WithGroup(n string) slog.Handler      { return &levelCap{h: c
 // Start binds every listener; it fails (and closes what it bound) if any
 // address cannot be bound, so nothing half-starts.
 func (s *Server) Start() error {
+	// Bind everything first, then serve: handlers read s.contacts without
+	// a lock, so every contact must be recorded before the first request.
+	var serve []func()
 	for _, l := range s.cfg.Listeners {
-		if err := s.listen(l); err != nil {
+		run, err := s.listen(l)
+		if err != nil {
 			s.closeListeners()
 			return err
 		}
+		serve = append(serve, run)
+	}
+	for _, run := range serve {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			run()
+		}()
 	}
 	return nil
 }
 
-func (s *Server) listen(l Listener) error {
+// listen binds one listener and returns the call that serves it.
+func (s *Server) listen(l Listener) (func(), error) {
 	switch l.Transport {
 	case "udp":
 		pc, err := net.ListenPacket("udp", l.Addr)
 		if err != nil {
-			return fmt.Errorf("sip listen udp %s: %w", l.Addr, err)
+			return nil, fmt.Errorf("sip listen udp %s: %w", l.Addr, err)
 		}
 		s.guard.addPacketConn(pc)
 		s.addContact("udp", pc.LocalAddr())
 		s.listeners = append(s.listeners, pc.Close)
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			_ = s.srv.ServeUDP(pc)
-		}()
 		s.log.Info("sip listening", "transport", "udp", "addr", pc.LocalAddr().String())
+		return func() { _ = s.srv.ServeUDP(pc) }, nil
 	case "tcp":
 		ln, err := net.Listen("tcp", l.Addr)
 		if err != nil {
-			return fmt.Errorf("sip listen tcp %s: %w", l.Addr, err)
+			return nil, fmt.Errorf("sip listen tcp %s: %w", l.Addr, err)
 		}
 		gl := s.guard.wrapListener(ln)
 		s.addContact("tcp", ln.Addr())
 		s.listeners = append(s.listeners, gl.Close)
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			_ = s.srv.ServeTCP(gl)
-		}()
 		s.log.Info("sip listening", "transport", "tcp", "addr", ln.Addr().String())
+		return func() { _ = s.srv.ServeTCP(gl) }, nil
 	case "tls":
 		if s.cfg.TLS == nil {
-			return fmt.Errorf("sip listen tls %s: no certificate configured", l.Addr)
+			return nil, fmt.Errorf("sip listen tls %s: no certificate configured", l.Addr)
 		}
 		ln, err := net.Listen("tcp", l.Addr)
 		if err != nil {
-			return fmt.Errorf("sip listen tls %s: %w", l.Addr, err)
+			return nil, fmt.Errorf("sip listen tls %s: %w", l.Addr, err)
 		}
 		// The guard sits above TLS so that its 400s are encrypted too.
 		gl := s.guard.wrapListener(tls.NewListener(ln, s.cfg.TLS))
 		s.addContact("tls", ln.Addr())
 		s.listeners = append(s.listeners, gl.Close)
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			_ = s.srv.ServeTLS(gl)
-		}()
 		s.log.Info("sip listening", "transport", "tls", "addr", ln.Addr().String())
+		return func() { _ = s.srv.ServeTLS(gl) }, nil
 	default:
-		return fmt.Errorf("sip listen: transport %q not supported", l.Transport)
+		return nil, fmt.Errorf("sip listen: transport %q not supported", l.Transport)
 	}
-	return nil
 }
 
 func (s *Server) addContact(transport string, a net.Addr) {
@@ -330,6 +336,55 @@ func (s *Server) respond(req *sip.Request, tx sip.ServerTransaction, code int, r
 	if err := tx.Respond(res); err != nil {
 		s.log.Debug("sip respond failed", "code", code, "err", err)
 	}
+}
+
+// supportedExtensions are the option tags vmrd implements (RFC 3261 19.2).
+var supportedExtensions = map[string]bool{"timer": true}
+
+// extensions answers what a request demands that we cannot give: an
+// extension in Require we do not support (420 with Unsupported, RFC 3261
+// 8.2.2.3), or an INVITE whose Accept excludes the SDP we would answer
+// with (406, RFC 3261 8.2.3 and 21.4.7).
+func (s *Server) extensions(next func(*sip.Request, sip.ServerTransaction)) func(*sip.Request, sip.ServerTransaction) {
+	return func(req *sip.Request, tx sip.ServerTransaction) {
+		var unsupported []string
+		for _, h := range req.GetHeaders("Require") {
+			for _, tag := range strings.Split(h.Value(), ",") {
+				if tag = strings.TrimSpace(tag); tag != "" && !supportedExtensions[strings.ToLower(tag)] {
+					unsupported = append(unsupported, tag)
+				}
+			}
+		}
+		if len(unsupported) > 0 {
+			s.count()
+			s.respond(req, tx, 420, "Bad Extension", sip.NewHeader("Unsupported", strings.Join(unsupported, ", ")))
+			return
+		}
+		if req.IsInvite() && !acceptsSDP(req) {
+			s.count()
+			s.respond(req, tx, 406, "Not Acceptable", sip.NewHeader("Accept", "application/sdp"))
+			return
+		}
+		next(req, tx)
+	}
+}
+
+// acceptsSDP reads Accept: absent, or listing application/sdp or a wildcard.
+func acceptsSDP(req *sip.Request) bool {
+	hs := req.GetHeaders("Accept")
+	if len(hs) == 0 {
+		return true
+	}
+	for _, h := range hs {
+		for _, t := range strings.Split(h.Value(), ",") {
+			t, _, _ = strings.Cut(strings.TrimSpace(strings.ToLower(t)), ";")
+			switch strings.TrimSpace(t) {
+			case "application/sdp", "application/*", "*/*":
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Drain stops taking new calls: from now on OPTIONS and initial INVITEs get
