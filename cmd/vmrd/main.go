@@ -81,6 +81,9 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "vmrd: %v\n", err)
 		return code
 	}
+	for _, w := range cfg.Warnings() {
+		fmt.Fprintf(stdout, "%s: warning: %s\n", args[0], w)
+	}
 	fmt.Fprintf(stdout, "%s: ok (%d rooms)\n", args[0], len(cfg.Rooms))
 	return 0
 }
@@ -128,6 +131,9 @@ func serve(args []string, stderr io.Writer) int {
 		return code
 	}
 	log := newLogger(cfg, stderr)
+	for _, w := range cfg.Warnings() {
+		log.Warn("config: " + w)
+	}
 	svc, err := service.New(cfg, log, version)
 	if err != nil {
 		log.Error("cannot start", "err", err)

@@ -136,6 +136,12 @@ type Media struct {
 	PublicIP  string        `yaml:"public_ip"`
 	JitterMin time.Duration `yaml:"jitter_min"`
 	JitterMax time.Duration `yaml:"jitter_max"`
+	// Encryption is the default SRTP policy of rooms: required (the
+	// default: healthcare calls are encrypted), preferred or off.
+	Encryption string `yaml:"encryption"`
+	// SRTPOverPlainSIP allows SDES-SRTP on calls signaled over UDP or TCP,
+	// where the keys travel in clear; by default only TLS calls get SRTP.
+	SRTPOverPlainSIP bool `yaml:"srtp_over_plain_sip"`
 }
 
 // HTTP is the http: section.
@@ -225,6 +231,9 @@ type Room struct {
 	Language string `yaml:"language"`
 	// GracePeriod is how long guests stay after the last host left.
 	GracePeriod time.Duration `yaml:"grace_period"`
+	// Encryption is the room's SRTP policy: required, preferred or off;
+	// empty takes media.encryption.
+	Encryption string `yaml:"encryption"`
 }
 
 // setDefaults prepares a room before its YAML entry is decoded onto it.
@@ -275,9 +284,10 @@ func Default() *Config {
 			},
 		},
 		Media: Media{
-			BindIP:    DefaultBindIP,
-			JitterMin: DefaultJitterMin,
-			JitterMax: DefaultJitterMax,
+			BindIP:     DefaultBindIP,
+			JitterMin:  DefaultJitterMin,
+			JitterMax:  DefaultJitterMax,
+			Encryption: "required",
 		},
 		HTTP:  HTTP{Listen: DefaultHTTPListen},
 		Log:   Log{Level: DefaultLogLevel, Format: DefaultLogFormat},

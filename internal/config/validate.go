@@ -60,6 +60,12 @@ func (c *Config) check(file string) []Problem {
 		c.Audio.Codecs = KnownCodecs() // a Config built in code
 	}
 	audioOK := checkCodecs(k, "audio.codecs", c.Audio.Codecs, "list at least one of "+knownCodecList())
+	if c.Media.Encryption == "" {
+		c.Media.Encryption = "required" // a Config built in code
+	}
+	if !validEncryption(c.Media.Encryption) {
+		k.addf("media.encryption", "%q is not a policy; use required, preferred or off", c.Media.Encryption)
+	}
 	c.checkRooms(k, audioOK)
 	c.checkSecurity(k)
 	if c.API.TokenTTL < 10*time.Second || c.API.TokenTTL > 24*time.Hour {
@@ -365,6 +371,9 @@ func checkRoomAccess(k *checker, key string, r *Room) {
 	default:
 		k.addf(key+".language", "%q is not a prompt language; use nb (Norwegian bokmål) or en", r.Language)
 	}
+	if r.Encryption != "" && !validEncryption(r.Encryption) {
+		k.addf(key+".encryption", "%q is not a policy; use required, preferred or off", r.Encryption)
+	}
 	if r.GracePeriod < 0 || r.GracePeriod > time.Hour {
 		k.addf(key+".grace_period", "%s is out of range; use 0 (end at once) up to 1h", fmtDur(r.GracePeriod))
 	}
@@ -409,4 +418,38 @@ func ParseSource(s string) (netip.Prefix, error) {
 		return netip.Prefix{}, err
 	}
 	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+func validEncryption(s string) bool { return s == "required" || s == "preferred" || s == "off" }
+
+// RoomEncryption is a room's effective SRTP policy: its own, else
+// media.encryption.
+func (c *Config) RoomEncryption(r *Room) string {
+	if r.Encryption != "" {
+		return r.Encryption
+	}
+	return c.Media.Encryption
+}
+
+// Warnings lists settings that are valid but leave something unusable:
+// rooms that require encryption when no call could have it (SDES keys
+// travel only over SIP TLS unless allowed otherwise). vmrd logs them at
+// start; such calls get 488 with a Warning saying why.
+func (c *Config) Warnings() []string {
+	if c.Media.SRTPOverPlainSIP {
+		return nil
+	}
+	for _, l := range c.SIP.Listeners() {
+		if l.Transport == TransportTLS {
+			return nil
+		}
+	}
+	var out []string
+	for i := range c.Rooms {
+		if c.RoomEncryption(&c.Rooms[i]) == "required" {
+			out = append(out, fmt.Sprintf("room %s requires encryption (media.encryption or its own), but there is no tls: listener: "+
+				"its calls will get 488; add a tls: listener with sip.tls, set encryption: preferred, or set media.srtp_over_plain_sip: true", c.Rooms[i].Number))
+		}
+	}
+	return out
 }

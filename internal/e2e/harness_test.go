@@ -173,6 +173,10 @@ type Config struct {
 	Media struct {
 		RTPPorts string `yaml:"rtp_ports"`
 		BindIP   string `yaml:"bind_ip"`
+		// Encryption is the rooms' SRTP policy; the tests' plain phones
+		// need preferred or off (the daemon's default is required).
+		Encryption       string `yaml:"encryption,omitempty"`
+		SRTPOverPlainSIP bool   `yaml:"srtp_over_plain_sip,omitempty"`
 	} `yaml:"media"`
 	HTTP struct {
 		Listen string `yaml:"listen"`
@@ -238,6 +242,7 @@ func defaultConfig() Config {
 	c.SIP.SessionExpires = "1800s"
 	c.SIP.MinSE = "90s"
 	c.Media.BindIP = "127.0.0.1"
+	c.Media.Encryption = "preferred"
 	c.Log.Level = "debug"
 	c.Log.Format = "text"
 	c.Audio.Codecs = []string{"opus", "G722", "PCMU", "PCMA"}

@@ -36,6 +36,7 @@ type Info struct {
 	Muted       bool          `json:"is_muted"` // the room does not mix their audio
 	Protocol    string        `json:"protocol"` // "sip", "api", "webrtc"
 	Source      string        `json:"source,omitempty"`
+	Encryption  string        `json:"encryption,omitempty"` // "none", "srtp:<suite>", "dtls-srtp"
 	JoinedAt    time.Time     `json:"connect_time"`
 }
 

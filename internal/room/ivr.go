@@ -136,7 +136,7 @@ func (r *Room) pinResult(st *roomState, p *Participant, role Role, err error) {
 		return
 	}
 	p.setRole(role)
-	r.audit(AuditEvent{Kind: "join", Participant: string(p.id), Role: role.String(), Source: p.source, Protocol: p.protocol})
+	r.audit(AuditEvent{Kind: "join", Participant: string(p.id), Role: role.String(), Source: p.source, Protocol: p.protocol, Encryption: p.crypto})
 	r.log.Info("PIN accepted", "participant", string(p.id), "role", role.String())
 	r.admitOrWait(st, p)
 }

@@ -14,6 +14,7 @@ type Participant struct {
 	name     string
 	source   string
 	protocol string
+	crypto   string // media encryption, for the API and audit
 	leg      Leg
 	joinedAt time.Time
 	input    atomic.Pointer[inputBox]
@@ -64,7 +65,7 @@ func (p *Participant) stopTimers() {
 // info is the API's view; called on the actor.
 func (p *Participant) info() Info {
 	return Info{ID: p.id, DisplayName: p.name, Role: p.role.String(), State: p.state.String(),
-		Muted: p.muted, Protocol: p.protocol, Source: p.source, JoinedAt: p.joinedAt}
+		Muted: p.muted, Protocol: p.protocol, Source: p.source, Encryption: p.crypto, JoinedAt: p.joinedAt}
 }
 
 // ID is the participant's identifier.

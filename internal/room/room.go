@@ -231,7 +231,7 @@ func (r *Room) join(ctx context.Context, req JoinRequest, id ParticipantID, role
 			return
 		}
 		p = &Participant{id: id, room: r, name: req.DisplayName, source: req.Source,
-			protocol: req.Protocol, leg: req.Leg, joinedAt: r.now()}
+			protocol: req.Protocol, crypto: req.Encryption, leg: req.Leg, joinedAt: r.now()}
 		if req.Protocol != "api" {
 			in, aerr := r.mixer.Add(id, req.AudioFormat, req.Sink)
 			if aerr != nil {
@@ -255,10 +255,10 @@ func (r *Room) join(ctx context.Context, req JoinRequest, id ParticipantID, role
 		r.publishParticipant(st, ParticipantCreate, p)
 		switch {
 		case role != nil:
-			r.audit(AuditEvent{Kind: "join", Participant: string(id), Role: p.role.String(), Source: p.source, Protocol: p.protocol})
+			r.audit(AuditEvent{Kind: "join", Participant: string(id), Role: p.role.String(), Source: p.source, Protocol: p.protocol, Encryption: p.crypto})
 			r.admitOrWait(st, p)
 		case r.settings.Type == Open:
-			r.audit(AuditEvent{Kind: "join", Participant: string(id), Role: Guest.String(), Source: p.source, Protocol: p.protocol})
+			r.audit(AuditEvent{Kind: "join", Participant: string(id), Role: Guest.String(), Source: p.source, Protocol: p.protocol, Encryption: p.crypto})
 			r.admitOrWait(st, p)
 		default:
 			r.startIVR(st, p)

@@ -150,6 +150,7 @@ type AuditEvent struct {
 	Role        string    `json:"role,omitempty"`
 	Source      string    `json:"source,omitempty"`
 	Protocol    string    `json:"protocol,omitempty"`
+	Encryption  string    `json:"encryption,omitempty"`
 	Target      string    `json:"target,omitempty"`
 	Detail      string    `json:"detail,omitempty"`
 }
@@ -165,6 +166,9 @@ type JoinRequest struct {
 	AudioFormat string
 	// Sink gets the caller's encoded mix.
 	Sink AudioSink
+	// Encryption names the media encryption ("none", "srtp:<suite>",
+	// "dtls-srtp"), shown in the API and audit log.
+	Encryption string
 }
 
 func (r JoinRequest) String() string {

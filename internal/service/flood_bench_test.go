@@ -31,6 +31,7 @@ sip:
 media:
   rtp_ports: "20000-29999"
   bind_ip: 127.0.0.1
+  encryption: preferred
 http:
   listen: "127.0.0.1:%d"
 log:

@@ -24,6 +24,7 @@ import (
 	"vmrd/internal/metrics"
 	"vmrd/internal/room"
 	"vmrd/mixer/audio"
+	"vmrd/signaling/sdp"
 	sipsig "vmrd/signaling/sip"
 )
 
@@ -134,6 +135,8 @@ func New(cfg *config.Config, log *slog.Logger, version string) (*Service, error)
 		AnswerDelay:    cfg.SIP.AnswerDelay,
 		Limits:         limits,
 		TLS:            tlsConf,
+		Encryption:     s.roomEncryption,
+		SRTPOverPlain:  cfg.Media.SRTPOverPlainSIP,
 		JitterMin:      cfg.Media.JitterMin,
 		JitterMax:      cfg.Media.JitterMax,
 		Metrics:        s.metrics,
@@ -166,6 +169,20 @@ func (s *Service) lookupRoom(n room.Number) (room.Settings, bool) {
 		return room.Settings{}, false
 	}
 	return roomSettings(r), true
+}
+
+// roomEncryption is a room's SRTP policy. An unknown number gets what a
+// PIN room gets, so that the decoy answers alike.
+func (s *Service) roomEncryption(n room.Number) sdp.Policy {
+	r, ok := s.cfg.Room(string(n))
+	if !ok {
+		r = &config.Room{Type: config.RoomPIN}
+	}
+	p, err := sdp.ParsePolicy(s.cfg.RoomEncryption(r))
+	if err != nil {
+		return sdp.EncryptionRequired // validated at start; never weaker by accident
+	}
+	return p
 }
 
 func (s *Service) roomCodecs(n room.Number) []codec.AudioCodec {

@@ -63,7 +63,9 @@ type call struct {
 	// awaiting is the CSeq of the INVITE whose 2xx waits for ACK, 0 if none.
 	awaiting   uint32
 	acks       chan *sip.Request
-	offerInAck bool // our 2xx carried the offer; the answer comes in the ACK
+	// pending is the offer our 2xx carried; the answer comes in the ACK.
+	pending *sdp.PendingOffer
+	policy  sdp.Policy // the room's encryption policy for this call
 
 	endOnce sync.Once
 	done    chan struct{}
@@ -129,13 +131,18 @@ func (s *Server) newCall(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	prefs := s.cfg.Codecs(number)
+	policy, err := s.policy(number, req)
+	if err != nil {
+		fail(err, warning(err))
+		return
+	}
 	var neg *sdp.Negotiation
 	if body := req.Body(); len(body) > 0 {
 		if ct := req.ContentType(); ct != nil && !strings.HasPrefix(strings.ToLower(ct.Value()), "application/sdp") {
 			fail(ErrUnsupportedBody, sip.NewHeader("Accept", "application/sdp"))
 			return
 		}
-		neg, err = sdp.Negotiate(body, prefs)
+		neg, err = sdp.Negotiate(body, prefs, sdp.WithEncryption(policy))
 		if err != nil {
 			fail(err, warning(err))
 			return
@@ -180,7 +187,7 @@ func (s *Server) newCall(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	c := &call{
 		s: s, id: id, log: log, number: number, prefs: prefs, invite: inv,
-		audio: &legAudio{}, ports: ports, neg: neg, timer: timer,
+		audio: &legAudio{}, ports: ports, neg: neg, timer: timer, policy: policy,
 		remoteCSeq: req.CSeq().SeqNo, acks: make(chan *sip.Request, 4),
 		localCSeq: randomCSeq(), done: make(chan struct{}),
 		local: sdp.Local{IP: s.mediaIP(req), Port: ports.RTPPort(), SessionID: uint64(randomCSeq()), Version: 1},
@@ -199,6 +206,7 @@ func (s *Server) newCall(req *sip.Request, tx sip.ServerTransaction) {
 	p, err := s.cfg.Rooms.Join(context.Background(), room.JoinRequest{
 		Number: number, DisplayName: displayName(req), Source: req.Source(),
 		Leg: c, AudioFormat: format, Sink: c.audio,
+		Encryption: encryptionOf(neg),
 	})
 	if err != nil {
 		s.unregister(c)
@@ -258,8 +266,10 @@ func (s *Server) newCall(req *sip.Request, tx sip.ServerTransaction) {
 		body, err = neg.Answer(c.local)
 	} else {
 		// Delayed offer (RFC 3261 13.2.1): we offer, the ACK answers.
-		c.offerInAck = true
-		body, err = sdp.Offer(c.local, prefs, sdp.SendRecv)
+		var po *sdp.PendingOffer
+		if po, err = sdp.NewOffer(c.local, prefs, sdp.SendRecv, sdp.WithEncryption(policy)); err == nil {
+			c.pending, body = po, po.Body
+		}
 	}
 	if err != nil {
 		c.log.Error("build sdp", "err", err)
@@ -274,7 +284,7 @@ func (s *Server) newCall(req *sip.Request, tx sip.ServerTransaction) {
 	if s.cfg.Metrics != nil {
 		s.cfg.Metrics.CallsActive.Add(1)
 	}
-	c.log.Info("call answered", "codec", format, "transport", req.Transport())
+	c.log.Info("call answered", "codec", format, "transport", req.Transport(), "encryption", encryptionOf(neg))
 	if !c.answerAndWaitAck(req, tx, body, req.CSeq().SeqNo) {
 		c.hangup("no ACK")
 		return
@@ -417,11 +427,11 @@ func (c *call) ack(req *sip.Request) {
 func (c *call) acked(ack *sip.Request) bool {
 	c.mu.Lock()
 	c.awaiting = 0
-	offerInAck := c.offerInAck
-	c.offerInAck = false
+	pending := c.pending
+	c.pending = nil
 	c.mu.Unlock()
-	if offerInAck {
-		neg, err := sdp.ParseAnswer(ack.Body(), c.prefs)
+	if pending != nil {
+		neg, err := pending.ParseAnswer(ack.Body())
 		if err != nil {
 			c.log.Info("answer in ACK unusable", "err", err)
 			c.state.Store(int32(stateConfirmed))
@@ -458,6 +468,7 @@ func (c *call) startMedia(neg *sdp.Negotiation) error {
 		DTMFPayloadType: neg.Audio.DTMFPayloadType,
 		DTMFClockRate:   neg.Audio.DTMFClockRate,
 		Direction:       neg.Audio.Direction,
+		SRTP:            neg.Audio.SRTP.Config(),
 		JitterMin:       c.s.cfg.JitterMin,
 		JitterMax:       c.s.cfg.JitterMax,
 		Sink:            c.audio,
@@ -508,13 +519,14 @@ func (c *call) applyNegotiation(neg *sdp.Negotiation) error {
 		PayloadType:     neg.Audio.PayloadType,
 		DTMFPayloadType: neg.Audio.DTMFPayloadType,
 		Direction:       neg.Audio.Direction,
+		SRTP:            neg.Audio.SRTP.Config(),
 	}); err != nil {
 		return err
 	}
 	c.mu.Lock()
 	c.neg = neg
 	c.mu.Unlock()
-	c.log.Info("media updated", "codec", neg.Audio.Codec.String(), "direction", neg.Audio.Direction.String())
+	c.log.Info("media updated", "codec", neg.Audio.Codec.String(), "direction", neg.Audio.Direction.String(), "encryption", encryptionOf(neg))
 	return nil
 }
 
@@ -556,7 +568,6 @@ func (c *call) reinvite(req *sip.Request, tx sip.ServerTransaction) {
 	if body == nil {
 		// No offer: we offer our current session, the ACK answers.
 		c.mu.Lock()
-		c.offerInAck = true
 		dir := sdp.SendRecv
 		if c.neg != nil {
 			dir = c.neg.Audio.Direction
@@ -564,11 +575,15 @@ func (c *call) reinvite(req *sip.Request, tx sip.ServerTransaction) {
 		c.local.Version++
 		local := c.local
 		c.mu.Unlock()
-		var err error
-		if body, err = sdp.Offer(local, c.prefs, dir); err != nil {
+		po, err := sdp.NewOffer(local, c.prefs, dir, sdp.WithEncryption(c.policy))
+		if err != nil {
 			c.s.respond(req, tx, 500, "Server Internal Error")
 			return
 		}
+		c.mu.Lock()
+		c.pending = po
+		c.mu.Unlock()
+		body = po.Body
 	}
 	c.mu.Lock()
 	c.timer = timer
@@ -590,7 +605,13 @@ func (c *call) renegotiate(req *sip.Request, tx sip.ServerTransaction) (sessionT
 	if len(req.Body()) == 0 {
 		return timer, nil, true
 	}
-	neg, err := sdp.Negotiate(req.Body(), c.prefs)
+	c.mu.Lock()
+	var prevKey *sdp.SRTPParams
+	if c.neg != nil {
+		prevKey = c.neg.Audio.SRTP
+	}
+	c.mu.Unlock()
+	neg, err := sdp.Negotiate(req.Body(), c.prefs, sdp.WithEncryption(c.policy), sdp.KeepLocalKey(prevKey))
 	if err != nil {
 		code, reason := status(err)
 		c.s.respond(req, tx, code, reason, warning(err))
@@ -830,4 +851,30 @@ func (c *call) end(reason string) {
 		}
 		c.log.Info("call ended", "reason", reason)
 	})
+}
+
+// policy is the encryption policy for a call to number: the room's, where
+// SDES keys only travel over TLS unless configured otherwise (RFC 4568 8.3:
+// the keys are in the SDP). A room that requires encryption refuses a call
+// that cannot have it.
+func (s *Server) policy(number room.Number, req *sip.Request) (sdp.Policy, error) {
+	p := sdp.EncryptionOff
+	if s.cfg.Encryption != nil {
+		p = s.cfg.Encryption(number)
+	}
+	if p == sdp.EncryptionOff || s.cfg.SRTPOverPlain || strings.EqualFold(req.Transport(), "TLS") {
+		return p, nil
+	}
+	if p == sdp.EncryptionRequired {
+		return p, fmt.Errorf("%w: this room needs SRTP, which needs SIP over TLS", sdp.ErrEncryptionRequired)
+	}
+	return sdp.EncryptionOff, nil
+}
+
+// encryptionOf names a leg's media encryption for logs, the API and audit.
+func encryptionOf(neg *sdp.Negotiation) string {
+	if neg == nil || neg.Audio.SRTP == nil {
+		return "none"
+	}
+	return "srtp:" + neg.Audio.SRTP.Suite.String()
 }

@@ -38,7 +38,8 @@ func (c *call) earlyPrompt(tx sip.ServerTransaction, neg *sdp.Negotiation, ports
 	sess, err := media.NewSession(media.SessionConfig{
 		Ports: ports, Remote: neg.Audio.Remote, RemoteRTCP: neg.Audio.RemoteRTCP,
 		Codec: neg.Audio.Codec, PayloadType: neg.Audio.PayloadType, DTMFPayloadType: -1,
-		Direction: media.SendOnly, NoRTPTimeout: -1, Metrics: c.s.cfg.Metrics, Logger: c.log,
+		Direction: media.SendOnly, NoRTPTimeout: -1, SRTP: neg.Audio.SRTP.Config(),
+		Metrics: c.s.cfg.Metrics, Logger: c.log,
 	})
 	if err != nil {
 		ports.Close()

@@ -30,7 +30,8 @@ func status(err error) (code int, reason string) {
 		return 503, "Service Unavailable"
 	case errors.Is(err, sdp.ErrMalformed), errors.Is(err, errBadHeader):
 		return 400, "Bad Request"
-	case errors.Is(err, sdp.ErrNoCommonCodec), errors.Is(err, sdp.ErrNoAudio), errors.Is(err, sdp.ErrUnsupportedTransport):
+	case errors.Is(err, sdp.ErrNoCommonCodec), errors.Is(err, sdp.ErrNoAudio), errors.Is(err, sdp.ErrUnsupportedTransport),
+		errors.Is(err, sdp.ErrEncryptionRequired), errors.Is(err, sdp.ErrNoCrypto):
 		return 488, "Not Acceptable Here"
 	case errors.Is(err, ErrUnsupportedBody):
 		return 415, "Unsupported Media Type"

@@ -23,6 +23,7 @@ import (
 	"vmrd/internal/media"
 	"vmrd/internal/metrics"
 	"vmrd/internal/room"
+	"vmrd/signaling/sdp"
 )
 
 // Listener is one transport and address to listen on.
@@ -64,6 +65,11 @@ type Config struct {
 	// TLS serves tls: listeners; its GetCertificate lets the service swap
 	// certificates on reload without restarting listeners.
 	TLS *tls.Config
+	// Encryption returns a room's SRTP policy (nil: off everywhere).
+	Encryption func(room.Number) sdp.Policy
+	// SRTPOverPlain allows SDES-SRTP on UDP and TCP calls, where the keys
+	// travel in clear; otherwise only TLS calls get SRTP.
+	SRTPOverPlain bool
 	// Limits are the flood and scanner protections; nil applies none.
 	Limits *Limits
 	// JitterMin and JitterMax bound the adaptive jitter buffer (0: defaults).
