@@ -61,8 +61,8 @@ type call struct {
 	localCSeq   uint32
 	remoteCSeq  uint32
 	// awaiting is the CSeq of the INVITE whose 2xx waits for ACK, 0 if none.
-	awaiting   uint32
-	acks       chan *sip.Request
+	awaiting uint32
+	acks     chan *sip.Request
 	// pending is the offer our 2xx carried; the answer comes in the ACK.
 	pending *sdp.PendingOffer
 	policy  sdp.Policy // the room's encryption policy for this call
