@@ -2,6 +2,7 @@ package media
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -105,4 +106,22 @@ func TestDTMFTracker(t *testing.T) {
 			}
 		})
 	}
+}
+
+func FuzzParseTelephoneEvent(f *testing.F) {
+	f.Add([]byte{1, 0x8a, 0x03, 0x20}) // digit 1, end, volume 10, 800
+	f.Add([]byte{11, 0x00, 0x00, 0xa0})
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ev, err := ParseTelephoneEvent(b)
+		if err != nil {
+			return
+		}
+		if len(b) < 4 {
+			t.Fatalf("parsed %d bytes: %+v", len(b), ev)
+		}
+		if d, ok := ev.Digit(); ok && !strings.ContainsRune("0123456789*#ABCD", d) {
+			t.Fatalf("event %d gave digit %q", ev.Event, d)
+		}
+	})
 }
