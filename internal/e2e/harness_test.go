@@ -169,6 +169,14 @@ type Config struct {
 		// AnswerDelay makes vmrd send 180 Ringing and wait before the 200
 		// OK, so a CANCEL can deterministically arrive before the answer.
 		AnswerDelay string `yaml:"answer_delay,omitempty"`
+		// TLS, when CertFile is set, makes startDaemon add a tls: listener
+		// on a port of its own (daemon.TLSAddr).
+		TLS struct {
+			CertFile string `yaml:"cert_file,omitempty"`
+			KeyFile  string `yaml:"key_file,omitempty"`
+		} `yaml:"tls,omitempty"`
+		DrainTimeout string    `yaml:"drain_timeout,omitempty"`
+		Limits       SIPLimits `yaml:"limits,omitempty"`
 	} `yaml:"sip"`
 	Media struct {
 		RTPPorts string `yaml:"rtp_ports"`
@@ -198,6 +206,19 @@ type Config struct {
 		TokenTTL string `yaml:"token_ttl,omitempty"`
 	} `yaml:"api,omitempty"`
 	Rooms []RoomConfig `yaml:"rooms"`
+}
+
+// SIPLimits is sip.limits:; zero values keep the daemon's defaults.
+type SIPLimits struct {
+	InviteRate     float64  `yaml:"invite_rate,omitempty"`
+	InviteBurst    int      `yaml:"invite_burst,omitempty"`
+	OptionsRate    float64  `yaml:"options_rate,omitempty"`
+	OptionsBurst   int      `yaml:"options_burst,omitempty"`
+	RequestRate    float64  `yaml:"request_rate,omitempty"`
+	RequestBurst   int      `yaml:"request_burst,omitempty"`
+	CallsPerSource int      `yaml:"calls_per_source,omitempty"`
+	AllowSources   []string `yaml:"allow_sources,omitempty"`
+	DropUserAgents []string `yaml:"drop_user_agents,omitempty"`
 }
 
 // SecurityConfig is the security: section.
@@ -232,6 +253,9 @@ type RoomConfig struct {
 	GuestsAllowed *bool  `yaml:"guests_allowed,omitempty"`
 	Language      string `yaml:"language,omitempty"`
 	GracePeriod   string `yaml:"grace_period,omitempty"`
+	// Encryption is required, preferred or off; empty takes
+	// media.encryption.
+	Encryption string `yaml:"encryption,omitempty"`
 }
 
 // defaultConfig is the configuration of the daemon contract; startDaemon
@@ -255,8 +279,11 @@ func defaultConfig() Config {
 
 // daemon is one running vmrd.
 type daemon struct {
-	SIPPort  int    // UDP and TCP
-	SIPAddr  string // 127.0.0.1:port
+	SIPPort int    // UDP and TCP
+	SIPAddr string // 127.0.0.1:port
+	// TLSAddr is the tls: listener's 127.0.0.1:port when the config has a
+	// certificate, else empty.
+	TLSAddr  string
 	HTTPAddr string
 	LogPath  string
 	// AuditPath is the daemon's JSON-lines audit log.
@@ -265,6 +292,9 @@ type daemon struct {
 	cmd  *exec.Cmd
 	done chan struct{} // closed when the process has exited
 	err  error         // cmd.Wait's result, valid after done
+	// exitExpected is set by signal (SIGTERM, SIGINT): the test itself
+	// makes the daemon exit and checks how.
+	exitExpected atomic.Bool
 }
 
 // startDaemon writes cfg (with fresh ports), starts vmrd and waits until
@@ -278,6 +308,10 @@ func startDaemon(t *testing.T, cfg Config) *daemon {
 	d.SIPAddr = fmt.Sprintf("127.0.0.1:%d", d.SIPPort)
 	d.HTTPAddr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	cfg.SIP.Listen = []string{"udp:" + d.SIPAddr, "tcp:" + d.SIPAddr}
+	if cfg.SIP.TLS.CertFile != "" {
+		d.TLSAddr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		cfg.SIP.Listen = append(cfg.SIP.Listen, "tls:"+d.TLSAddr)
+	}
 	cfg.HTTP.Listen = d.HTTPAddr
 	if cfg.Media.RTPPorts == "" {
 		cfg.Media.RTPPorts = nextRTPRange()
@@ -337,7 +371,9 @@ func (d *daemon) stop(t *testing.T, cfgText string) {
 	t.Helper()
 	select {
 	case <-d.done:
-		t.Errorf("vmrd exited during the test: %v", d.err)
+		if !d.exitExpected.Load() {
+			t.Errorf("vmrd exited during the test: %v", d.err)
+		}
 	default:
 		_ = d.cmd.Process.Signal(syscall.SIGTERM)
 		select {
