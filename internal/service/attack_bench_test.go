@@ -40,39 +40,15 @@ func TestBenchPINAttack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sipPort, httpPort := freePort(t), freePort(t)
-	yaml := fmt.Sprintf(`
-sip:
-  listen: ["udp:127.0.0.1:%d"]
-media:
-  rtp_ports: "20000-29999"
-  bind_ip: 127.0.0.1
-  encryption: preferred
-http:
-  listen: "127.0.0.1:%d"
-log:
-  level: error
-rooms:
+	svc, sipPort, httpPort := startBenchService(t, fmt.Sprintf(`
   - number: "1001"
     type: pin
     host_pin: %q
-`, sipPort, httpPort, hash)
-	cfg, err := config.Parse([]byte(yaml), "bench.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := New(cfg, slog.New(slog.DiscardHandler), "bench")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := svc.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer svc.Close()
+`, hash))
 
 	calls := func(name string) []float64 {
 		dir := t.TempDir()
-		cmd := exec.Command(sipp, "-sn", "uac", "-s", "1001", "-r", "20", "-m", "200", "-d", "0",
+		cmd := exec.Command(sipp, "-sn", "uac", "-s", "1001", "-r", "4", "-m", "80", "-d", "0",
 			"-i", "127.0.0.1", "-p", strconv.Itoa(freePort(t)), "-nostdin", "-timeout", "60s",
 			"-trace_rtt", "-rtt_freq", "1", fmt.Sprintf("127.0.0.1:%d", sipPort))
 		cmd.Dir = dir
@@ -175,6 +151,38 @@ func readRTT(t *testing.T, dir string) []float64 {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// startBenchService runs vmrd in this process on free loopback ports with
+// the given rooms: YAML list entries, indented under rooms:.
+func startBenchService(t *testing.T, rooms string) (svc *Service, sipPort, httpPort int) {
+	t.Helper()
+	sipPort, httpPort = freePort(t), freePort(t)
+	yaml := fmt.Sprintf(`
+sip:
+  listen: ["udp:127.0.0.1:%d"]
+media:
+  rtp_ports: "20000-29999"
+  bind_ip: 127.0.0.1
+  encryption: preferred
+http:
+  listen: "127.0.0.1:%d"
+log:
+  level: error
+rooms:%s`, sipPort, httpPort, rooms)
+	cfg, err := config.Parse([]byte(yaml), "bench.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err = New(cfg, slog.New(slog.DiscardHandler), "bench")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = svc.Close() })
+	return svc, sipPort, httpPort
 }
 
 func freePort(t *testing.T) int {

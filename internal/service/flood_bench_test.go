@@ -5,13 +5,10 @@ package service
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os/exec"
 	"strconv"
 	"testing"
 	"time"
-
-	"vmrd/internal/config"
 )
 
 // TestBenchINVITEFlood floods vmrd with 5,000 INVITEs a second from one
@@ -24,33 +21,9 @@ func TestBenchINVITEFlood(t *testing.T) {
 	if err != nil {
 		t.Fatal("sipp is not installed: apt-get install sip-tester")
 	}
-	sipPort, httpPort := freePort(t), freePort(t)
-	yaml := fmt.Sprintf(`
-sip:
-  listen: ["udp:127.0.0.1:%d"]
-media:
-  rtp_ports: "20000-29999"
-  bind_ip: 127.0.0.1
-  encryption: preferred
-http:
-  listen: "127.0.0.1:%d"
-log:
-  level: error
-rooms:
+	svc, sipPort, _ := startBenchService(t, `
   - number: "1001"
-`, sipPort, httpPort)
-	cfg, err := config.Parse([]byte(yaml), "bench.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := New(cfg, slog.New(slog.DiscardHandler), "bench")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := svc.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer svc.Close()
+`)
 	target := fmt.Sprintf("127.0.0.1:%d", sipPort)
 
 	legit := func(name string) []float64 {
