@@ -9,8 +9,9 @@ set -euo pipefail
 
 # Build: cgo to libopus (Opus) and spandsp (G.722).
 build_pkgs=(gcc libc6-dev pkg-config libopus-dev libspandsp-dev)
-# Tests: sipp (package sip-tester) and baresip are the real SIP peers.
-test_pkgs=(sip-tester baresip-core)
+# Tests: sipp (package sip-tester) and baresip are the real SIP peers;
+# tshark checks on the wire that encrypted calls are encrypted.
+test_pkgs=(sip-tester baresip-core tshark)
 
 want=("${build_pkgs[@]}")
 if [[ "${1:-}" == "--test" ]]; then

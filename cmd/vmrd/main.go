@@ -139,14 +139,16 @@ func serve(args []string, stderr io.Writer) int {
 		log.Error("cannot start", "err", err)
 		return 1
 	}
+	// Signals are caught before the listeners open, so that a SIGTERM or
+	// SIGHUP the moment /readyz turns 200 is handled, not fatal.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
 	if err := svc.Start(); err != nil {
 		log.Error("cannot start", "err", err)
 		_ = svc.Close()
 		return 1
 	}
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	defer signal.Stop(sigs)
 	sig := <-sigs
 	for sig == syscall.SIGHUP {
 		if err := svc.Reload(); err != nil {

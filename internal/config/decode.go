@@ -104,6 +104,18 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		v.SetString(n.Value)
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		d.integer(n, v, path, line)
+	case reflect.Float64:
+		tag := n.ShortTag()
+		if n.Kind != yaml.ScalarNode || (tag != "!!int" && tag != "!!float") {
+			d.fail(line, path, "expected a number such as 5 or 2.5, got %s", describe(n))
+			return
+		}
+		var f float64
+		if err := n.Decode(&f); err != nil {
+			d.fail(line, path, "expected a number such as 5 or 2.5, got %s", describe(n))
+			return
+		}
+		v.SetFloat(f)
 	case reflect.Bool:
 		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" {
 			d.fail(line, path, "expected true or false, got %s", describe(n))

@@ -494,6 +494,17 @@ rooms:
 `,
 			want: "vmrd.yaml:4: security.unknown_rooms: \"hide\" is not a choice; use pin (answer like a PIN room, the default) or reject (404)\nvmrd.yaml:6: security.pin.room_failures: 0 is out of range; use 1 to 10000 (default 20)\nvmrd.yaml:7: security.pin.allow_sources[1]: \"not-an-ip\" is not an address or CIDR prefix; write e.g. 10.0.0.0/8 or 192.0.2.7",
 		},
+		{
+			name: "limit rates are numbers",
+			src: `sip:
+  listen: ["udp:127.0.0.1:5060"]
+  limits: {invite_rate: fast, options_rate: 2.5, request_rate: 0}
+media: {rtp_ports: "40000-40999"}
+rooms: [{number: "1001"}]
+`,
+			want: "vmrd.yaml:3: sip.limits.invite_rate: expected a number such as 5 or 2.5, got \"fast\"\n" +
+				"vmrd.yaml:3: sip.limits.request_rate: 0 is out of range; use more than 0 and at most 100000 requests a second per source",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -140,6 +140,37 @@ func freePort(t *testing.T) int {
 	return 0
 }
 
+// freePortPair returns a port p such that p and p+1 are both free for UDP
+// and TCP (baresip listens for TLS on its SIP port plus one).
+func freePortPair(t *testing.T) int {
+	t.Helper()
+	for range 100 {
+		p := freePort(t)
+		portMu.Lock()
+		taken := portsUsed[p+1]
+		portMu.Unlock()
+		if taken || p+1 >= rtpBase {
+			continue
+		}
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p+1)))
+		if err != nil {
+			continue
+		}
+		u, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p+1)))
+		_ = l.Close()
+		if err != nil {
+			continue
+		}
+		_ = u.Close()
+		portMu.Lock()
+		portsUsed[p+1] = true
+		portMu.Unlock()
+		return p
+	}
+	t.Fatal("no free pair of adjacent ports after 100 tries")
+	return 0
+}
+
 // RTP port blocks for daemons, disjoint from the ephemeral ports freePort
 // hands out (Linux picks those from 32768-60999 by default, hence the check
 // port >= rtpBase above) and from baresip's and sipp's media ranges.
@@ -632,7 +663,35 @@ func expectSippOK(t *testing.T, name string, res sippResult) {
 // below the ephemeral range.
 var sippMedia atomic.Int32
 
-func sippMediaPort() int { return 30000 + int(sippMedia.Add(1)%500)*4 }
+// Another test process on the machine counts from the same start, so a
+// block whose ports are bound already is skipped.
+func sippMediaPort() int {
+	for range 500 {
+		p := 30000 + int(sippMedia.Add(1)%500)*4
+		if udpPortsFree(p, 4) {
+			return p
+		}
+	}
+	return 30000 + int(sippMedia.Add(1)%500)*4
+}
+
+// udpPortsFree reports whether n UDP ports from p can be bound on 127.0.0.1.
+func udpPortsFree(p, n int) bool {
+	var conns []net.PacketConn
+	defer func() {
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	}()
+	for i := range n {
+		c, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p+i)))
+		if err != nil {
+			return false
+		}
+		conns = append(conns, c)
+	}
+	return true
+}
 
 // baresip phones.
 
@@ -668,6 +727,12 @@ type phoneConfig struct {
 	// Ctrl loads ctrl_tcp, so the test can make the phone key DTMF
 	// (phone.sendDTMF).
 	Ctrl bool
+	// TLSCert is a PEM file holding a certificate and its key: baresip then
+	// also listens for SIP over TLS (on its SIP port plus one) and dials
+	// sips-less TLS URIs (";transport=tls") without verifying the server.
+	TLSCert string
+	// MediaEnc is the account's mediaenc, e.g. "srtp-mand" (loads srtp.so).
+	MediaEnc string
 }
 
 // phone is a running baresip.
@@ -697,7 +762,12 @@ func startPhone(t *testing.T, pc phoneConfig) *phone {
 	if pc.Seconds == 0 {
 		pc.Seconds = 30
 	}
-	p := &phone{cfg: pc, Dir: t.TempDir(), SIPPort: freePort(t), done: make(chan struct{})}
+	p := &phone{cfg: pc, Dir: t.TempDir(), done: make(chan struct{})}
+	if pc.TLSCert != "" {
+		p.SIPPort = freePortPair(t)
+	} else {
+		p.SIPPort = freePort(t)
+	}
 	p.DumpDir = filepath.Join(p.Dir, "dump")
 	if err := os.Mkdir(p.DumpDir, 0o755); err != nil {
 		t.Fatal(err)
@@ -724,6 +794,12 @@ module sndfile.so
 module_app account.so
 module_app menu.so
 `, p.SIPPort, nextPhoneRTPRange(), pc.Freq, p.DumpDir)
+	if pc.TLSCert != "" {
+		conf += fmt.Sprintf("sip_certificate %s\nsip_verify_server no\n", pc.TLSCert)
+	}
+	if pc.MediaEnc != "" {
+		conf += "module srtp.so\n"
+	}
 	if pc.Ctrl {
 		p.CtrlPort = freePort(t)
 		conf += fmt.Sprintf("module ctrl_tcp.so\nctrl_tcp_listen 127.0.0.1:%d\n", p.CtrlPort)
@@ -734,6 +810,9 @@ module_app menu.so
 	}
 	if pc.Codecs != "" {
 		account += ";audio_codecs=" + pc.Codecs
+	}
+	if pc.MediaEnc != "" {
+		account += ";mediaenc=" + pc.MediaEnc
 	}
 	for name, text := range map[string]string{"config": conf, "accounts": account + "\n"} {
 		if err := os.WriteFile(filepath.Join(p.Dir, name), []byte(text), 0o644); err != nil {

@@ -100,7 +100,7 @@ type Server struct {
 	wg        sync.WaitGroup
 }
 
-var raiseUDPMTU sync.Once
+var sipgoGlobals sync.Once
 
 // allowed is our Allow header: what a conferencing UAS handles.
 const allowed = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO"
@@ -117,7 +117,12 @@ func New(cfg Config) (*Server, error) {
 	// A response goes back on the transport its request came on, whatever
 	// its size (RFC 3261 18.2.2); sipgo refuses UDP messages over its MTU
 	// guess, so raise it to our own message bound (a process-wide setting).
-	raiseUDPMTU.Do(func() { sip.UDPMTUSize = maxMessage + 200 })
+	// sipgo's transports log through a package-wide logger: route it to
+	// ours, demoted to debug like the rest of the library (first server wins).
+	sipgoGlobals.Do(func() {
+		sip.UDPMTUSize = maxMessage + 200
+		sip.SetDefaultLogger(quiet(cfg.Logger))
+	})
 	s.guard = newGuard(cfg.Metrics, cfg.Logger, cfg.UserAgent)
 	if cfg.Limits != nil {
 		s.lim = newLimiter(*cfg.Limits)
