@@ -50,7 +50,9 @@ func (d *daemon) waitReady(t *testing.T, code int, within time.Duration) {
 func TestDrain(t *testing.T) {
 	requireDaemon(t)
 	t.Parallel()
-	d := startDaemon(t, defaultConfig())
+	cfg := defaultConfig()
+	cfg.SIP.DrainTimeout = "5m" // the call must outlast the checks below
+	d := startDaemon(t, cfg)
 	call := holdCall(t, d)
 
 	d.signal(t, syscall.SIGTERM)
@@ -129,7 +131,9 @@ func TestDrainTimeout(t *testing.T) {
 func TestDrainSecondSignal(t *testing.T) {
 	requireDaemon(t)
 	t.Parallel()
-	d := startDaemon(t, defaultConfig()) // drain_timeout 5m
+	cfg := defaultConfig()
+	cfg.SIP.DrainTimeout = "5m"
+	d := startDaemon(t, cfg)
 	call := holdCall(t, d)
 
 	d.signal(t, syscall.SIGTERM)

@@ -298,6 +298,9 @@ func defaultConfig() Config {
 	c.SIP.MinSE = "90s"
 	c.Media.BindIP = "127.0.0.1"
 	c.Media.Encryption = "preferred"
+	// Calls a test leaves up when it ends would otherwise hold the daemon's
+	// exit for the default five-minute drain.
+	c.SIP.DrainTimeout = "2s"
 	c.Log.Level = "debug"
 	c.Log.Format = "text"
 	c.Audio.Codecs = []string{"opus", "G722", "PCMU", "PCMA"}
