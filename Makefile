@@ -7,7 +7,7 @@ CONFIG ?= configs/vmrd.yaml
 export CGO_ENABLED := 1
 GOTEST_FLAGS ?=
 
-.PHONY: help setup setup-test build run test test-unit test-e2e bench fuzz lint clean
+.PHONY: help setup setup-test build run test test-unit test-e2e bench soak fuzz lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -38,6 +38,9 @@ bench: setup-test ## benchmarks (mixer, codecs, media, PINs, call rate, PIN atta
 	go test -run '^$$' -bench . -benchmem -count=1 ./internal/codec/ ./mixer/audio/ ./internal/media/
 	go test -run '^$$' -bench 'Hash|Check$$' -benchtime 20x -count=1 ./internal/pin/
 	go test -count=1 -v -run 'TestBench' -tags bench ./internal/e2e/ ./internal/service/
+
+soak: setup-test ## long run with call churn: daemon goroutines, fds and memory must stay flat (SOAK_DURATION=60s)
+	SOAK_DURATION=$${SOAK_DURATION:-60s} go test -tags soak -count=1 -v -run TestSoak -timeout 0 ./internal/e2e/
 
 fuzz: setup ## run every fuzz target briefly (FUZZTIME=10s each)
 	@scripts/fuzz.sh $${FUZZTIME:-10s}

@@ -89,7 +89,9 @@ type relayPath struct {
 	out  *net.UDPConn
 	wake chan struct{}
 
-	// Guarded by relay.mu.
+	// Guarded by relay.mu. Each direction draws from its own generator, so
+	// its choices depend only on its own packet sequence.
+	rng     *rand.Rand
 	imp     impairment
 	queue   packetQueue
 	arrived uint64
@@ -106,7 +108,6 @@ type relay struct {
 	caller *net.UDPAddr
 
 	mu       sync.Mutex
-	rng      *rand.Rand
 	blackout bool
 	daemon   *net.UDPAddr // learned from vmrd's first packet
 	paths    [2]*relayPath
@@ -129,11 +130,11 @@ func newRelay(t *testing.T, caller *net.UDPAddr, seed uint64) *relay {
 		front:  listen(),
 		back:   listen(),
 		caller: caller,
-		rng:    rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		stop:   make(chan struct{}),
 	}
-	r.paths[relayUp] = &relayPath{dir: relayUp, in: r.front, out: r.back, wake: make(chan struct{}, 1)}
-	r.paths[relayDown] = &relayPath{dir: relayDown, in: r.back, out: r.front, wake: make(chan struct{}, 1)}
+	rng := func(dir relayDir) *rand.Rand { return rand.New(rand.NewPCG(seed, uint64(dir)+0x9e3779b97f4a7c15)) }
+	r.paths[relayUp] = &relayPath{dir: relayUp, in: r.front, out: r.back, wake: make(chan struct{}, 1), rng: rng(relayUp)}
+	r.paths[relayDown] = &relayPath{dir: relayDown, in: r.back, out: r.front, wake: make(chan struct{}, 1), rng: rng(relayDown)}
 	for _, p := range r.paths {
 		r.wg.Add(2)
 		go r.read(p)
@@ -215,14 +216,14 @@ func (r *relay) read(p *relayPath) {
 		switch {
 		case r.blackout:
 			p.counts.Blackout++
-		case p.imp.Loss > 0 && r.rng.Float64() < p.imp.Loss:
+		case p.imp.Loss > 0 && p.rng.Float64() < p.imp.Loss:
 			p.counts.Lost++
 		default:
 			due := now
 			if p.imp.Jitter > 0 {
-				due = due.Add(time.Duration(r.rng.Int64N(int64(p.imp.Jitter))))
+				due = due.Add(time.Duration(p.rng.Int64N(int64(p.imp.Jitter))))
 			}
-			if p.imp.Reorder > 0 && r.rng.Float64() < p.imp.Reorder {
+			if p.imp.Reorder > 0 && p.rng.Float64() < p.imp.Reorder {
 				due = due.Add(p.imp.ReorderHold)
 				p.counts.Held++
 			}

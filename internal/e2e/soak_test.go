@@ -82,11 +82,12 @@ func TestSoak(t *testing.T) {
 	requireTool(t, "baresip", "baresip-core")
 	dur := soakDuration(t)
 	interval := min(max(dur/30, time.Second), 10*time.Second)
-	warmup := max(dur/5, 10*time.Second)
 	const (
 		churnRate = 1                       // calls a second, per room
 		churnHold = 7500 * time.Millisecond // a little over the 7 s recording
 	)
+	// The churn reaches its steady number of calls after one hold time.
+	warmup := max(dur/5, churnHold+5*time.Second)
 
 	cfg := defaultConfig()
 	cfg.Log.Level = "info"
@@ -124,7 +125,7 @@ func TestSoak(t *testing.T) {
 		held = append(held, startSipp(t, context.Background(), d, sippRun{
 			Scenario: "inband_offer.xml", Service: "1002", Timeout: dur + time.Minute,
 			Keys: map[string]string{"rtp_port": strconv.Itoa(peers[i].Port())},
-			Args: []string{"-d", strconv.Itoa(int(dur.Milliseconds()))},
+			Args: []string{"-d", strconv.Itoa(int((dur + 3*time.Second).Milliseconds()))},
 		}))
 	}
 	var phones []*phone
@@ -141,8 +142,9 @@ func TestSoak(t *testing.T) {
 		p.waitFirst(t, 10*time.Second)
 	}
 
-	// Churn: one sipp per room, a call a second until the end of the run.
-	churnCalls := int((dur - churnHold).Seconds()) * churnRate
+	// Churn: one sipp per room, a call a second until the end of the run;
+	// the last calls end one hold time after it, outside the samples.
+	churnCalls := int(dur.Seconds()) * churnRate
 	type churn struct {
 		room string
 		cmd  *exec.Cmd
