@@ -363,11 +363,10 @@ const (
 	// concealment has all five frames of a 100 ms block only 0.9^5 = 59 %
 	// of the time (fewer with late packets); with concealment a block fails
 	// only on a run of 3+ losses (0.1 %) or when the mixer input runs dry.
-	// Measured: 92-97 %, the missing blocks all 40 ms silences where
-	// vmrd's jitter buffer steps its delay up a frame without filling the
-	// step (see the report). 85 % sits between with room for scheduling
-	// noise; raise it to 95 % once the step is concealed.
-	impairedMinGood = 0.85
+	// Measured: 100 % since the jitter buffer conceals the frame time its
+	// delay steps open (before: 92-97 %, each miss a 40 ms hole). 95 %
+	// leaves room for scheduling noise and still fails without concealment.
+	impairedMinGood = 0.95
 	// peerGlitches: B and C hear each other in every 100 ms block; one
 	// isolated bad block in the ~17 s is allowed for a stall of the test
 	// process or the daemon on two shared cores. A room that stalls for

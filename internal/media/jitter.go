@@ -154,6 +154,7 @@ type JitterBuffer struct {
 	winCount int
 	winMin   time.Duration
 	winLate  bool
+	stretch  bool // adapt moved playout back: one frame time to fill
 
 	deadline time.Time
 	stats    JitterStats
@@ -196,6 +197,7 @@ func (j *JitterBuffer) Reset() {
 	j.jitter16 = 0
 	j.target = j.cfg.MinDelay
 	j.winCount, j.winMin, j.winLate = 0, 0, false
+	j.stretch = false
 }
 
 // String describes the stage for pipeline strings.
@@ -405,6 +407,9 @@ func (j *JitterBuffer) Pop(now time.Time) Frame {
 			}
 			due := j.playAt(s.ts)
 			if now.Before(due) {
+				if f, ok := j.fillStretch(now, due); ok {
+					return f
+				}
 				j.deadline = due
 				return Frame{}
 			}
@@ -413,6 +418,9 @@ func (j *JitterBuffer) Pop(now time.Time) Frame {
 		// The next sequence number is missing.
 		due := j.playAt(j.vTS)
 		if now.Before(due) {
+			if f, ok := j.fillStretch(now, due); ok {
+				return f
+			}
 			j.deadline = due
 			return Frame{}
 		}
@@ -446,6 +454,19 @@ func (j *JitterBuffer) Pop(now time.Time) Frame {
 		}
 	}
 	return Frame{}
+}
+
+// fillStretch fills the frame time that a later playout point opens: when
+// adapt moved playout back by a frame, nothing is due for one frame time,
+// and without a frame there the listener would hear a hole (and the mixer
+// would re-buffer, doubling it). One concealment frame bridges it.
+func (j *JitterBuffer) fillStretch(now, due time.Time) (Frame, bool) {
+	if !j.stretch || now.Before(due.Add(-j.frameDur())) {
+		return Frame{}, false
+	}
+	j.stretch = false
+	j.stats.Concealed++
+	return Frame{Kind: FrameConceal, Seq: j.next, Timestamp: j.vTS - j.frameTS}, true
 }
 
 func (j *JitterBuffer) conceal() (Frame, bool) {
@@ -489,6 +510,7 @@ func (j *JitterBuffer) adapt(wait time.Duration) {
 	switch {
 	case j.winLate && j.winMin+fd <= j.cfg.MaxDelay:
 		j.base = j.base.Add(fd)
+		j.stretch = true // the frame time this opens is filled by fillStretch
 	case !j.winLate && j.winMin > j.target+fd/2:
 		j.base = j.base.Add(-fd)
 	}

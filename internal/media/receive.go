@@ -355,6 +355,7 @@ func (r *receiver) output(f Frame) {
 	case FrameConceal:
 		n, err = dec.Conceal(r.pcm[:])
 		s.c.concealed.Add(1)
+		s.m.AudioConcealed.Add(1)
 	}
 	if err != nil || n <= 0 || n > len(r.pcm) {
 		return

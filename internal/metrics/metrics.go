@@ -81,6 +81,7 @@ type Metrics struct {
 	RTCPPacketsOut     atomic.Uint64
 	AudioFramesDropped atomic.Uint64 // mixer input overflow (oldest dropped)
 	AudioUnderruns     atomic.Uint64 // mixer input starved
+	AudioConcealed     atomic.Uint64 // frames of loss concealment played for lost or late packets
 
 	// Jitter is the interarrival jitter (RFC 3550 6.4.1) of inbound streams, in seconds.
 	Jitter prometheus.Histogram
@@ -149,6 +150,7 @@ var (
 	descRTCPPackets   = prometheus.NewDesc("vmrd_rtcp_packets_total", "RTCP compound packets by direction.", []string{"direction"}, nil)
 	descAudioDropped  = prometheus.NewDesc("vmrd_audio_frames_dropped_total", "Audio frames dropped because a mixer input was full.", nil, nil)
 	descAudioUnderrun = prometheus.NewDesc("vmrd_audio_underruns_total", "Mixer ticks where an input had no audio ready.", nil, nil)
+	descAudioConceal  = prometheus.NewDesc("vmrd_audio_concealed_frames_total", "20 ms frames of loss concealment played in place of lost or late packets.", nil, nil)
 )
 
 type collector struct{ m *Metrics }
@@ -156,7 +158,7 @@ type collector struct{ m *Metrics }
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descCallsActive, descCallsTotal, descRoomsActive, descParticipants,
 		descSIPRequests, descSIPMalformed, descSIPDropped, descRTPPackets, descRTPBytes, descRTPLost, descRTPLate,
-		descRTPInvalid, descRTCPPackets, descAudioDropped, descAudioUnderrun} {
+		descRTPInvalid, descRTCPPackets, descAudioDropped, descAudioUnderrun, descAudioConceal} {
 		ch <- d
 	}
 }
@@ -192,4 +194,5 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descRTCPPackets, m.RTCPPacketsOut.Load(), "out")
 	counter(descAudioDropped, m.AudioFramesDropped.Load())
 	counter(descAudioUnderrun, m.AudioUnderruns.Load())
+	counter(descAudioConceal, m.AudioConcealed.Load())
 }
