@@ -67,9 +67,10 @@ type call struct {
 	pending *sdp.PendingOffer
 	policy  sdp.Policy // the room's encryption policy for this call
 
-	endOnce sync.Once
-	done    chan struct{}
-	release func() // frees the per-source call slot; set once the call is registered
+	endOnce   sync.Once
+	hangingUp atomic.Bool // one BYE however many reasons to hang up meet
+	done      chan struct{}
+	release   func() // frees the per-source call slot; set once the call is registered
 }
 
 // legAudio connects the media session and the room's mixer, both of which
@@ -804,8 +805,8 @@ var _ room.Leg = (*call)(nil)
 // hangup ends the call from our side with BYE (RFC 3261 15.1.1).
 func (c *call) hangup(reason string) {
 	st := callState(c.state.Load())
-	if st == stateEnded {
-		return
+	if st == stateEnded || !c.hangingUp.CompareAndSwap(false, true) {
+		return // ended, or another hangup (room, timer, shutdown) is sending the BYE
 	}
 	if st >= stateAnswered {
 		bye := c.newRequest(sip.BYE)
