@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -69,8 +70,12 @@ type call struct {
 
 	endOnce   sync.Once
 	hangingUp atomic.Bool // one BYE however many reasons to hang up meet
-	done      chan struct{}
-	release   func() // frees the per-source call slot; set once the call is registered
+
+	infoMu      sync.Mutex
+	infoPending map[uint32][]rune // INFO digits by CSeq, waiting for order
+	infoTimer   *time.Timer
+	done        chan struct{}
+	release     func() // frees the per-source call slot; set once the call is registered
 }
 
 // legAudio connects the media session and the room's mixer, both of which
@@ -785,6 +790,47 @@ func (c *call) do(ctx context.Context, req *sip.Request) (*sip.Response, error) 
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
+	}
+}
+
+// infoSettle is how long INFO digits wait for INFOs with a lower CSeq.
+// sipgo handles each request on its own goroutine, so INFOs sent back to
+// back (one per key, as sipp and some gateways do) can reach us out of
+// order; a PIN must not. Keys pressed by hand are far slower than this.
+const infoSettle = 40 * time.Millisecond
+
+// infoDigits queues the digits of one INFO and hands the queue to the room
+// in CSeq order once no INFO has come for infoSettle.
+func (c *call) infoDigits(cseq uint32, digits []rune) {
+	c.infoMu.Lock()
+	defer c.infoMu.Unlock()
+	if c.infoPending == nil {
+		c.infoPending = map[uint32][]rune{}
+	}
+	c.infoPending[cseq] = append(c.infoPending[cseq], digits...)
+	if c.infoTimer == nil {
+		c.infoTimer = time.AfterFunc(infoSettle, c.flushInfo)
+	} else {
+		c.infoTimer.Reset(infoSettle)
+	}
+}
+
+func (c *call) flushInfo() {
+	c.infoMu.Lock()
+	seqs := make([]uint32, 0, len(c.infoPending))
+	for n := range c.infoPending {
+		seqs = append(seqs, n)
+	}
+	slices.Sort(seqs)
+	var digits []rune
+	for _, n := range seqs {
+		digits = append(digits, c.infoPending[n]...)
+	}
+	clear(c.infoPending)
+	c.infoTimer = nil
+	c.infoMu.Unlock()
+	for _, d := range digits {
+		c.digit(d, "info")
 	}
 }
 

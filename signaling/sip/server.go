@@ -501,9 +501,7 @@ func (s *Server) onInfo(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	s.respond(req, tx, 200, "OK")
-	for _, d := range digits {
-		c.digit(d, "info")
-	}
+	c.infoDigits(req.CSeq().SeqNo, digits)
 }
 
 func (s *Server) onUpdate(req *sip.Request, tx sip.ServerTransaction) {
