@@ -878,6 +878,11 @@ func (c *call) end(reason string) {
 		prev := callState(c.state.Swap(int32(stateEnded)))
 		close(c.done)
 		c.s.unregister(c)
+		c.infoMu.Lock()
+		if c.infoTimer != nil {
+			c.infoTimer.Stop() // keys of an ended call go nowhere
+		}
+		c.infoMu.Unlock()
 		c.mu.Lock()
 		if c.refresh != nil {
 			c.refresh.Stop()
