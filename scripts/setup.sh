@@ -7,11 +7,16 @@
 #   scripts/setup.sh --test   plus the real peers the tests talk to
 set -euo pipefail
 
-# Build: cgo to libopus (Opus) and spandsp (G.722).
-build_pkgs=(gcc libc6-dev pkg-config libopus-dev libspandsp-dev)
-# Tests: sipp (package sip-tester) and baresip are the real SIP peers;
-# tshark checks on the wire that encrypted calls are encrypted.
-test_pkgs=(sip-tester baresip-core tshark)
+# Build: cgo to libopus (Opus), spandsp (G.722), FFmpeg's libavcodec
+# (H.264 and VP8 decoding), openh264 and libvpx (encoding) and libyuv
+# (scaling).
+build_pkgs=(gcc libc6-dev pkg-config libopus-dev libspandsp-dev
+	libavcodec-dev libavutil-dev libopenh264-dev libvpx-dev libyuv-dev)
+# Tests: sipp (package sip-tester) and baresip (with its FFmpeg modules for
+# H.264 and file sources) are the real SIP peers; tshark checks on the wire
+# that encrypted calls are encrypted; ffmpeg makes test pictures and
+# decodes what vmrd sends.
+test_pkgs=(sip-tester baresip-core baresip-ffmpeg tshark ffmpeg)
 
 want=("${build_pkgs[@]}")
 if [[ "${1:-}" == "--test" ]]; then

@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"vmrd/internal/config"
 	"vmrd/internal/room"
 )
 
@@ -154,6 +156,7 @@ func (a *ClientAPI) routes() {
 	a.mux.Handle(p+"muteguests", only(post, a.verb("muteguests", act(func(s *session) error { return s.actor.MuteGuests(true) }))))
 	a.mux.Handle(p+"unmuteguests", only(post, a.verb("unmuteguests", act(func(s *session) error { return s.actor.MuteGuests(false) }))))
 	a.mux.Handle(p+"disconnect", only(post, a.verb("disconnect", act(func(s *session) error { return s.actor.EndMeeting() }))))
+	a.mux.Handle(p+"transform_layout", only(post, a.verbWithBody("transform_layout", func() any { return &layoutRequest{} }, a.transformLayout)))
 	a.mux.Handle(p+"participants", only(get, a.verb("participants", a.participants)))
 	a.mux.Handle(p+"conference", only(get, a.verb("conference", a.conference)))
 	a.mux.Handle(p+"events", only(get, http.HandlerFunc(a.events)))
@@ -205,17 +208,26 @@ func target(f func(*session, room.ParticipantID) error) handlerFunc {
 // verb authenticates the token, accepts an empty or JSON body (whose
 // content the verbs ignore) and runs f.
 func (a *ClientAPI) verb(name string, f handlerFunc) http.Handler {
+	return a.verbWithBody(name, func() any { return &struct{}{} }, func(r *http.Request, s *session, old tokenHash, _ any) (any, error) {
+		return f(r, s, old)
+	})
+}
+
+// verbWithBody is verb for verbs that read their JSON body: newBody makes
+// the value it is decoded into, which f then gets.
+func (a *ClientAPI) verbWithBody(name string, newBody func() any, f func(*http.Request, *session, tokenHash, any) (any, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s, old, err := a.authenticate(r, r.Header.Get("token"))
+		v := newBody()
 		if err == nil {
 			var body []byte
 			if body, err = readBody(w, r); err == nil {
-				err = decodeJSON(r.Header.Get("Content-Type"), body, &struct{}{})
+				err = decodeJSON(r.Header.Get("Content-Type"), body, v)
 			}
 		}
 		var res any
 		if err == nil {
-			res, err = f(r, s, old)
+			res, err = f(r, s, old, v)
 		}
 		if err != nil {
 			if s != nil && errors.Is(err, room.ErrGone) {
@@ -375,4 +387,21 @@ func sourceOf(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+// layoutRequest is the body of transform_layout, as Pexip's client API
+// has it: {"layout": "4:0"}. Aliases users type ("4+0", "2x2") are taken.
+type layoutRequest struct {
+	Layout string `json:"layout"`
+}
+
+func (a *ClientAPI) transformLayout(_ *http.Request, s *session, _ tokenHash, v any) (any, error) {
+	req := v.(*layoutRequest)
+	if req.Layout == "" || len(req.Layout) > 64 {
+		return nil, fmt.Errorf("%w: give the layout, e.g. {\"layout\": \"4:0\"}", ErrBadRequest)
+	}
+	if err := s.actor.SetLayout(config.CanonicalLayout(req.Layout)); err != nil {
+		return nil, err
+	}
+	return true, nil
 }

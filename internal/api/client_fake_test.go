@@ -155,6 +155,15 @@ func (a *fakeActor) MuteGuests(muted bool) error {
 	return a.do(fmt.Sprint("muteguests ", muted), true, func() error { a.room.guestMuted = muted; return nil })
 }
 
+func (a *fakeActor) SetLayout(name string) error {
+	return a.do("layout "+name, true, func() error {
+		if name != "1:7" && name != "4:0" {
+			return room.ErrBadLayout
+		}
+		return nil
+	})
+}
+
 func (a *fakeActor) EndMeeting() error { return a.do("end", true, nil) }
 
 func (a *fakeActor) Admit(id room.ParticipantID) error {

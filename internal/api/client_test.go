@@ -541,3 +541,44 @@ func TestTokensRefreshStale(t *testing.T) {
 		t.Fatal("expired session not ended")
 	}
 }
+
+func TestTransformLayout(t *testing.T) {
+	checkLeaks(t)
+	tests := []struct {
+		name     string
+		body     string
+		role     string
+		wantCode int
+		wantMsg  string
+		wantCall string
+	}{
+		{"canonical name", `{"layout": "4:0"}`, "host", 200, "", "layout 4:0"},
+		{"alias 4+0", `{"layout": "4+0"}`, "host", 200, "", "layout 4:0"},
+		{"alias 2x2", `{"layout": "2x2"}`, "host", 200, "", "layout 4:0"},
+		{"unknown layout", `{"layout": "3:3"}`, "host", 400, "Unknown layout", "layout 3:3"},
+		{"no layout", `{}`, "host", 400, `bad request: give the layout, e.g. {"layout": "4:0"}`, ""},
+		{"guest", `{"layout": "1:7"}`, "guest", 403, "Only a host may do this", "layout 1:7"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			pin := hostPIN
+			if tt.role == "guest" {
+				pin = guestPIN
+			}
+			tok := h.token("1001", pin).Token
+			h.do("POST", path("1001", "transform_layout"), tt.body, "token", tok).want(t, tt.wantCode, tt.wantMsg)
+			calls := h.rooms.actor(0).callLog()
+			last := ""
+			if len(calls) > 0 {
+				last = calls[len(calls)-1]
+			}
+			if tt.wantCall != "" && last != tt.wantCall {
+				t.Fatalf("calls %v, want last %q", calls, tt.wantCall)
+			}
+			if tt.wantCall == "" && strings.HasPrefix(last, "layout") {
+				t.Fatalf("calls %v: the room was asked for a bad request", calls)
+			}
+		})
+	}
+}

@@ -27,6 +27,8 @@ type Actor interface {
 	Reject(id room.ParticipantID) error
 	SetMuted(id room.ParticipantID, muted bool) error
 	Disconnect(id room.ParticipantID) error
+	// SetLayout switches the room's layout (canonical names, "4:0").
+	SetLayout(name string) error
 	Participants() ([]room.Info, error)
 	Conference() (room.ConferenceInfo, error)
 	// Subscribe returns the room's events; the channel is closed when the

@@ -23,4 +23,10 @@ var (
 	// ErrLibrary: the codec library failed for a reason other than bad input
 	// (allocation failure, internal error).
 	ErrLibrary = errors.New("codec: library failure")
+	// ErrBadFrame: a video frame's size or planes are unusable (zero,
+	// above MaxVideoDimension, or slices too short for the strides).
+	ErrBadFrame = errors.New("codec: bad video frame")
+	// ErrBadConfig: an encoder was configured with values it cannot use
+	// (size, frame rate, bitrate, NAL size).
+	ErrBadConfig = errors.New("codec: bad encoder config")
 )

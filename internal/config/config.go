@@ -60,6 +60,8 @@ type Config struct {
 	HTTP  HTTP  `yaml:"http"`
 	Log   Log   `yaml:"log"`
 	Audio Audio `yaml:"audio"`
+	// Video is the compositor and the video codecs.
+	Video Video `yaml:"video"`
 	// Security holds the PIN brute-force limits.
 	Security Security `yaml:"security"`
 	// Audit is the append-only audit log.
@@ -210,8 +212,7 @@ const (
 // user part of the Request-URI) or type.
 type RoomNumber string
 
-// Room is one entry under rooms:. Later: type, host_pin, guest_pin,
-// guests_allowed, language, layout, encryption, stream.
+// Room is one entry under rooms:.
 type Room struct {
 	Number RoomNumber `yaml:"number"`
 	// Name defaults to "Room <number>".
@@ -234,6 +235,11 @@ type Room struct {
 	// Encryption is the room's SRTP policy: required, preferred or off;
 	// empty takes media.encryption.
 	Encryption string `yaml:"encryption"`
+	// Layout, Resolution and FPS override video.layout, video.resolution
+	// and video.fps; after Parse they hold the room's effective values.
+	Layout     string `yaml:"layout"`
+	Resolution string `yaml:"resolution"`
+	FPS        int    `yaml:"fps"`
 }
 
 // setDefaults prepares a room before its YAML entry is decoded onto it.
@@ -292,6 +298,8 @@ func Default() *Config {
 		HTTP:  HTTP{Listen: DefaultHTTPListen},
 		Log:   Log{Level: DefaultLogLevel, Format: DefaultLogFormat},
 		Audio: Audio{Codecs: KnownCodecs()},
+		Video: Video{Codecs: KnownVideoCodecs(), Resolution: DefaultResolution, FPS: DefaultFPS,
+			BitrateKbps: DefaultBitrateKbps, Layout: DefaultLayout},
 		Security: Security{
 			PIN: PINLimits{
 				RoomFailures:        DefaultPINRoomFailures,

@@ -66,6 +66,7 @@ func (c *Config) check(file string) []Problem {
 	if !validEncryption(c.Media.Encryption) {
 		k.addf("media.encryption", "%q is not a policy; use required, preferred or off", c.Media.Encryption)
 	}
+	c.checkVideo(k)
 	c.checkRooms(k, audioOK)
 	c.checkSecurity(k)
 	if c.API.TokenTTL < 10*time.Second || c.API.TokenTTL > 24*time.Hour {
@@ -313,6 +314,7 @@ func (c *Config) checkRooms(k *checker, audioOK bool) {
 			k.addf(key+".max_participants", "%d is out of range; use 1 to %d (the most one room holds)", r.MaxParticipants, MaxParticipantsLimit)
 		}
 		checkRoomAccess(k, key, r)
+		c.checkRoomVideo(k, key, r)
 		if r.Codecs == nil {
 			if audioOK {
 				r.Codecs = slices.Clone(c.Audio.Codecs)

@@ -227,6 +227,15 @@ type Config struct {
 	Audio struct {
 		Codecs []string `yaml:"codecs"`
 	} `yaml:"audio"`
+	Video struct {
+		// Codecs nil takes the daemon's default (H264, VP8); an empty
+		// non-nil list turns video off.
+		Codecs      []string `yaml:"codecs,omitempty"`
+		Resolution  string   `yaml:"resolution,omitempty"`
+		FPS         int      `yaml:"fps,omitempty"`
+		BitrateKbps int      `yaml:"bitrate_kbps,omitempty"`
+		Layout      string   `yaml:"layout,omitempty"`
+	} `yaml:"video,omitempty"`
 	Security SecurityConfig `yaml:"security,omitempty"`
 	Audit    struct {
 		// Path is filled in by startDaemon (a file in the daemon's folder)
@@ -287,6 +296,7 @@ type RoomConfig struct {
 	// Encryption is required, preferred or off; empty takes
 	// media.encryption.
 	Encryption string `yaml:"encryption,omitempty"`
+	Layout     string `yaml:"layout,omitempty"`
 }
 
 // defaultConfig is the configuration of the daemon contract; startDaemon

@@ -21,6 +21,8 @@ var (
 	ErrBadPIN = errors.New("invalid PIN")
 	// ErrNotHost: the action needs the host role.
 	ErrNotHost = errors.New("only a host may do this")
+	// ErrBadLayout: the layout name is not one the room offers.
+	ErrBadLayout = errors.New("no such layout")
 	// ErrNoSuchParticipant: no participant with that ID in the room.
 	ErrNoSuchParticipant = errors.New("no such participant")
 	// ErrNotWaiting: admit or reject of a participant who is not in the lobby.

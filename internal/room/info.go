@@ -47,6 +47,7 @@ type ConferenceInfo struct {
 	Locked      bool   `json:"locked"`
 	GuestsMuted bool   `json:"guests_muted"`
 	HostPresent bool   `json:"host_present"`
+	Layout      string `json:"layout,omitempty"` // "1:7", "4:0", ...; empty without video
 }
 
 // EventType names a room event, as the control API's event stream does.

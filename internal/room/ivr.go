@@ -9,6 +9,7 @@ import (
 // startIVR asks a caller for the PIN.
 func (r *Room) startIVR(st *roomState, p *Participant) {
 	p.state = StateIVR
+	r.showSlate(p, SlatePIN)
 	if p.Input() != nil {
 		r.mixer.Play(p.id, r.settings.Language, []Prompt{PromptEnterPIN}, false, nil)
 	}
@@ -199,7 +200,9 @@ func (r *Room) commandDigit(st *roomState, p *Participant, d rune) {
 			}
 		}
 	case first == '*' && d == '8':
-		// Layouts come with video; until then there is nothing to change.
+		if err := r.setLayout(st, p, r.nextLayout(st)); err != nil {
+			r.log.Warn("keypad layout change failed", "participant", string(p.id), "err", err)
+		}
 	}
 }
 

@@ -20,6 +20,9 @@ type Config struct {
 	Lookup func(Number) (Settings, bool)
 	// NewMixer makes the audio mixer of a room when it becomes active.
 	NewMixer func(Settings) (Mixer, error)
+	// NewVideoMixer makes the compositor of a room; nil (or a nil result)
+	// means audio only.
+	NewVideoMixer func(Settings) (VideoMixer, error)
 	// Verifier checks PINs. Required for rooms with PINs.
 	Verifier Verifier
 	// UnknownAsDecoy answers unknown numbers like a PIN room whose PIN is
@@ -195,7 +198,18 @@ func (m *Manager) active(s Settings) (*Room, error) {
 	if err != nil {
 		return nil, fmt.Errorf("room %s: start mixer: %w", s.Number, err)
 	}
-	r := newRoom(s, mixer, m, m.log.With("room", string(s.Number)))
+	var video VideoMixer = noVideo{}
+	if m.cfg.NewVideoMixer != nil && !s.Decoy {
+		v, err := m.cfg.NewVideoMixer(s)
+		if err != nil {
+			_ = mixer.Close()
+			return nil, fmt.Errorf("room %s: start compositor: %w", s.Number, err)
+		}
+		if v != nil {
+			video = v
+		}
+	}
+	r := newRoom(s, mixer, video, m, m.log.With("room", string(s.Number)))
 	m.rooms[key] = r
 	if m.cfg.Metrics != nil && !s.Decoy {
 		m.cfg.Metrics.RoomsActive.Add(1)

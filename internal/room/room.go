@@ -18,6 +18,7 @@ var errRoomStopping = errors.New("room is stopping")
 type Room struct {
 	settings Settings
 	mixer    Mixer
+	video    VideoMixer
 	m        *Manager
 	log      *slog.Logger
 
@@ -41,6 +42,7 @@ type roomState struct {
 	stop         bool
 	closing      bool // shutdown ran: no new participants
 	graceGen     int  // which grace period a grace timer belongs to
+	layout       string
 }
 
 type subscription struct {
@@ -48,10 +50,14 @@ type subscription struct {
 	ch    chan Event
 }
 
-func newRoom(s Settings, mixer Mixer, m *Manager, log *slog.Logger) *Room {
+func newRoom(s Settings, mixer Mixer, video VideoMixer, m *Manager, log *slog.Logger) *Room {
+	if video == nil {
+		video = noVideo{}
+	}
 	return &Room{
 		settings: s,
 		mixer:    mixer,
+		video:    video,
 		m:        m,
 		log:      log,
 		cmds:     make(chan func(*roomState), 1024),
@@ -65,7 +71,7 @@ func (r *Room) String() string {
 
 // run is the actor loop. It ends when the last participant leaves.
 func (r *Room) run() {
-	st := &roomState{participants: map[ParticipantID]*Participant{}}
+	st := &roomState{participants: map[ParticipantID]*Participant{}, layout: r.settings.Layout}
 	if !r.settings.Decoy {
 		r.log.Info("room active", "type", r.settings.Type.String())
 	}
@@ -93,6 +99,9 @@ func (r *Room) run() {
 	r.wg.Wait()
 	if err := r.mixer.Close(); err != nil {
 		r.log.Warn("closing mixer", "err", err)
+	}
+	if err := r.video.Close(); err != nil {
+		r.log.Warn("closing compositor", "err", err)
 	}
 	if !r.settings.Decoy {
 		r.log.Info("room idle")
@@ -166,7 +175,7 @@ func (r *Room) audit(e AuditEvent) {
 
 func (r *Room) info(st *roomState) ConferenceInfo {
 	return ConferenceInfo{Number: r.settings.Number, Name: r.settings.Name,
-		Locked: st.locked, GuestsMuted: st.guestsMuted, HostPresent: st.hosts > 0}
+		Locked: st.locked, GuestsMuted: st.guestsMuted, HostPresent: st.hosts > 0, Layout: st.layout}
 }
 
 // publish sends an event to every subscriber allowed to see it: a
@@ -315,6 +324,7 @@ func (r *Room) enter(st *roomState, p *Participant) {
 		r.mixer.StopPlay(p.id)
 		r.mixer.SetInMeeting(p.id, true)
 	}
+	r.showMeeting(p)
 	r.log.Info("participant in meeting", "participant", string(p.id), "role", p.role.String())
 	r.publishParticipant(st, ParticipantUpdate, p)
 	r.sendSnapshot(st, p)
@@ -349,6 +359,7 @@ func (r *Room) sendSnapshot(st *roomState, p *Participant) {
 func (r *Room) toLobby(st *roomState, p *Participant) {
 	p.state = StateLobby
 	p.stopTimers()
+	r.showSlate(p, SlateLobby)
 	if p.Input() != nil {
 		id := p.id
 		r.mixer.SetInMeeting(id, false)
@@ -427,6 +438,7 @@ func (r *Room) farewell(st *roomState, p *Participant, prompt Prompt, reason str
 			go leg.Disconnect(reason)
 		}
 	}
+	r.video.SetVisible(id, false)
 	if p.Input() != nil {
 		r.mixer.SetInMeeting(id, false)
 		r.mixer.Play(id, r.settings.Language, []Prompt{prompt}, false, func() { r.post(hangup) })
@@ -466,6 +478,7 @@ func (r *Room) remove(st *roomState, p *Participant, reason string) {
 	if p.Input() != nil {
 		r.mixer.Remove(p.id)
 	}
+	r.video.Remove(p.id)
 	r.count.Store(int64(len(st.participants)))
 	if met := r.m.cfg.Metrics; met != nil && !r.settings.Decoy {
 		met.Participants.Add(-1)

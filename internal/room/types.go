@@ -72,6 +72,10 @@ type Settings struct {
 	// Decoy marks the stand-in for an unknown number: it behaves like a PIN
 	// room whose PIN is never right, so numbers cannot be enumerated.
 	Decoy bool
+	// Layout is the room's starting layout; Layouts every layout the
+	// host may switch to, in the order keypad *8 steps through them.
+	Layout  string
+	Layouts []string
 }
 
 // Prompt names a voice prompt or tone the room plays to a participant.

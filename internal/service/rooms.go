@@ -16,7 +16,7 @@ import (
 )
 
 // roomSettings maps a configured room to what the room logic needs.
-func roomSettings(r *config.Room) room.Settings {
+func roomSettings(cfg *config.Config, r *config.Room) room.Settings {
 	t := room.Open
 	switch r.Type {
 	case config.RoomPIN:
@@ -25,7 +25,8 @@ func roomSettings(r *config.Room) room.Settings {
 		t = room.Autolock
 	}
 	return room.Settings{Number: room.Number(r.Number), Name: r.Name, MaxParticipants: r.MaxParticipants,
-		Type: t, Language: r.Language, GracePeriod: r.GracePeriod}
+		Type: t, Language: r.Language, GracePeriod: r.GracePeriod,
+		Layout: r.Layout, Layouts: cfg.LayoutNames()}
 }
 
 // pinRules parses every room's PIN hashes once, at start.

@@ -168,7 +168,7 @@ func (s *Service) lookupRoom(n room.Number) (room.Settings, bool) {
 	if !ok {
 		return room.Settings{}, false
 	}
-	return roomSettings(r), true
+	return roomSettings(s.cfg, r), true
 }
 
 // roomEncryption is a room's SRTP policy. An unknown number gets what a

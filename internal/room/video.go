@@ -1,0 +1,111 @@
+package room
+
+import (
+	"slices"
+)
+
+// Slate is what a participant who is not in the meeting sees instead of
+// it: callers entering the PIN and callers in the lobby never see or hear
+// the meeting.
+type Slate int
+
+// Slates.
+const (
+	SlateNone  Slate = iota // the meeting
+	SlatePIN                // "Enter the PIN"
+	SlateLobby              // "Waiting for the host to let you in"
+)
+
+func (s Slate) String() string {
+	switch s {
+	case SlatePIN:
+		return "pin"
+	case SlateLobby:
+		return "lobby"
+	default:
+		return "none"
+	}
+}
+
+// VideoMixer is the compositor of one room, as the room drives it. The
+// room never sees pictures: legs attach their video to the compositor
+// through the service, by participant ID, and the room says who is seen
+// and what each participant sees. Methods must not block.
+type VideoMixer interface {
+	// SetVisible puts a participant into the others' views (true) or takes
+	// them out.
+	SetVisible(id ParticipantID, visible bool)
+	// SetSlate sets what the participant sees: a slate or the meeting.
+	SetSlate(id ParticipantID, s Slate)
+	// SetLayout switches the room's layout; unknown names are an error
+	// wrapping ErrBadLayout.
+	SetLayout(name string) error
+	// Remove forgets a participant that left.
+	Remove(id ParticipantID)
+	Close() error
+}
+
+// noVideo stands in when a room has no compositor (audio-only config, tests).
+type noVideo struct{}
+
+func (noVideo) SetVisible(ParticipantID, bool) {}
+func (noVideo) SetSlate(ParticipantID, Slate)  {}
+func (noVideo) SetLayout(string) error         { return nil }
+func (noVideo) Remove(ParticipantID)           {}
+func (noVideo) Close() error                   { return nil }
+
+// Video returns the room's compositor, for legs attaching their video.
+func (p *Participant) Video() VideoMixer { return p.room.video }
+
+// DisplayName is the participant's name as shown in the layout.
+func (p *Participant) DisplayName() string { return p.name }
+
+// Left reports whether the participant has left the room.
+func (p *Participant) Left() bool { return p.left.Load() }
+
+// showSlate and showMeeting keep the compositor in step with a
+// participant's state.
+func (r *Room) showSlate(p *Participant, s Slate) {
+	r.video.SetVisible(p.id, false)
+	r.video.SetSlate(p.id, s)
+}
+
+func (r *Room) showMeeting(p *Participant) {
+	r.video.SetSlate(p.id, SlateNone)
+	r.video.SetVisible(p.id, true)
+}
+
+// setLayout switches the room's layout: a host action (control API
+// transform_layout, keypad *8).
+func (r *Room) setLayout(st *roomState, actor *Participant, name string) error {
+	if err := mayAct(actor); err != nil {
+		return err
+	}
+	if !slices.Contains(r.settings.Layouts, name) {
+		return ErrBadLayout
+	}
+	if err := r.video.SetLayout(name); err != nil {
+		return err
+	}
+	r.auditAction(actor, "layout", name)
+	st.layout = name
+	r.log.Info("layout changed", "layout", name, "by", string(actor.id))
+	r.publishConference(st)
+	return nil
+}
+
+// nextLayout is the layout after the current one in the room's list.
+func (r *Room) nextLayout(st *roomState) string {
+	ls := r.settings.Layouts
+	if len(ls) == 0 {
+		return st.layout
+	}
+	i := slices.Index(ls, st.layout)
+	return ls[(i+1)%len(ls)]
+}
+
+// SetLayout switches the room's layout (host only): the control API's
+// transform_layout. Names are canonical ("4:0", not "4+0").
+func (p *Participant) SetLayout(name string) error {
+	return p.act(func(st *roomState) error { return p.room.setLayout(st, p, name) })
+}

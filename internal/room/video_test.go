@@ -1,0 +1,160 @@
+package room
+
+import (
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+)
+
+// fakeVideo records what the room tells its compositor.
+type fakeVideo struct {
+	mu      sync.Mutex
+	visible map[ParticipantID]bool
+	slate   map[ParticipantID]Slate
+	removed map[ParticipantID]bool
+	layouts []string
+	closed  bool
+}
+
+func newFakeVideo() *fakeVideo {
+	return &fakeVideo{visible: map[ParticipantID]bool{}, slate: map[ParticipantID]Slate{}, removed: map[ParticipantID]bool{}}
+}
+
+func (f *fakeVideo) SetVisible(id ParticipantID, v bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.visible[id] = v
+}
+
+func (f *fakeVideo) SetSlate(id ParticipantID, s Slate) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.slate[id] = s
+}
+
+func (f *fakeVideo) SetLayout(name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.layouts = append(f.layouts, name)
+	return nil
+}
+
+func (f *fakeVideo) Remove(id ParticipantID) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.removed[id] = true
+}
+
+func (f *fakeVideo) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.closed = true
+	return nil
+}
+
+func (f *fakeVideo) state(id ParticipantID) (visible bool, s Slate, removed bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.visible[id], f.slate[id], f.removed[id]
+}
+
+func (f *fakeVideo) layoutHistory() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.layouts...)
+}
+
+func withVideo(fv *fakeVideo) harnessOption {
+	return func(c *Config) {
+		c.NewVideoMixer = func(Settings) (VideoMixer, error) { return fv, nil }
+	}
+}
+
+func videoPINRoom() Settings {
+	s := pinRoom(10)
+	s.Layout = "1:7"
+	s.Layouts = []string{"1:0", "1:7", "4:0"}
+	return s
+}
+
+// Callers keying the PIN or waiting in the lobby see a slate and are seen
+// by nobody; in the meeting they see it and are seen.
+func TestVideoFollowsParticipantState(t *testing.T) {
+	fv := newFakeVideo()
+	h := newHarness(t, []Settings{videoPINRoom()}, withVideo(fv))
+	host := h.joinAs("2002", "Host", hostPIN)
+	if err := host.p.Lock(true); err != nil {
+		t.Fatal(err)
+	}
+	ivr := h.join("2002", "Keying")
+	lobby := h.joinAs("2002", "Waiting", guestPIN)
+	cases := []struct {
+		name    string
+		c       *caller
+		visible bool
+		slate   Slate
+	}{
+		{"host in meeting", host, true, SlateNone},
+		{"caller entering the PIN", ivr, false, SlatePIN},
+		{"guest in the lobby", lobby, false, SlateLobby},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			v, s, _ := fv.state(c.c.id())
+			if v != c.visible || s != c.slate {
+				t.Fatalf("visible %v slate %s; want %v %s", v, s, c.visible, c.slate)
+			}
+		})
+	}
+	if err := host.p.Admit(lobby.id()); err != nil {
+		t.Fatal(err)
+	}
+	h.settle()
+	if v, s, _ := fv.state(lobby.id()); !v || s != SlateNone {
+		t.Fatalf("admitted guest: visible %v slate %s; want the meeting", v, s)
+	}
+	lobby.p.Leave("hung up")
+	h.settle()
+	if _, _, removed := fv.state(lobby.id()); !removed {
+		t.Fatal("a guest who left is still in the compositor")
+	}
+}
+
+func TestLayoutChanges(t *testing.T) {
+	fv := newFakeVideo()
+	h := newHarness(t, []Settings{videoPINRoom()}, withVideo(fv))
+	host := h.joinAs("2002", "Host", hostPIN)
+	guest := h.joinAs("2002", "Guest", guestPIN)
+
+	if err := guest.p.SetLayout("4:0"); !errors.Is(err, ErrNotHost) {
+		t.Fatalf("guest SetLayout = %v, want ErrNotHost", err)
+	}
+	if err := host.p.SetLayout("3:3"); !errors.Is(err, ErrBadLayout) {
+		t.Fatalf("unknown layout = %v, want ErrBadLayout", err)
+	}
+	if err := host.p.SetLayout("4:0"); err != nil {
+		t.Fatal(err)
+	}
+	info, err := host.p.Conference()
+	if err != nil || info.Layout != "4:0" {
+		t.Fatalf("conference layout %q (%v), want 4:0", info.Layout, err)
+	}
+	host.keys("*8") // 4:0 -> 1:0, wrapping around the list
+	guest.keys("*8")
+	host.keys("*8") // 1:0 -> 1:7
+	if got, want := fv.layoutHistory(), []string{"4:0", "1:0", "1:7"}; !slices.Equal(got, want) {
+		t.Fatalf("layouts %v, want %v (guests may not switch)", got, want)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, a := range h.audits {
+		if a.Kind == "layout" {
+			n++
+		}
+	}
+	if n != 3 {
+		t.Fatalf("%d layout audit events, want 3", n)
+	}
+}
