@@ -29,4 +29,8 @@ var (
 	// ErrBadConfig: an encoder was configured with values it cannot use
 	// (size, frame rate, bitrate, NAL size).
 	ErrBadConfig = errors.New("codec: bad encoder config")
+	// ErrTooLarge: a video stream declared a picture above MaxVideoDimension
+	// on a side; the decoder refused it before allocating it. Errors
+	// wrapping it also wrap ErrCorrupt.
+	ErrTooLarge = errors.New("codec: picture too large")
 )
