@@ -143,9 +143,11 @@ func (p *SRTPParams) MarshalJSON() ([]byte, error) {
 type Option func(*options)
 
 type options struct {
-	policy Policy
-	suites []Suite
-	prev   *SRTPParams
+	policy    Policy
+	suites    []Suite
+	prev      *SRTPParams
+	prevVideo *SRTPParams
+	video     *VideoPrefs
 }
 
 func newOptions(opts []Option) options {
@@ -169,6 +171,10 @@ func WithSuites(s ...Suite) Option {
 // re-INVITE lands on the same suite, so our direction is not re-keyed for
 // a mere hold or codec change. Without it every answer has a fresh key.
 func KeepLocalKey(prev *SRTPParams) Option { return func(o *options) { o.prev = prev } }
+
+// KeepVideoLocalKey is KeepLocalKey for the video stream, which has its
+// own keying (RFC 4568 section 6.1: one crypto context per m-line).
+func KeepVideoLocalKey(prev *SRTPParams) Option { return func(o *options) { o.prevVideo = prev } }
 
 // Reasons a crypto line is skipped. They never contain key material.
 var (
@@ -439,10 +445,12 @@ func matchAnswerCrypto(md *psdp.MediaDescription, offered []offeredKey, o option
 type PendingOffer struct {
 	// Body is the SDP to send. With encryption it holds our keys in
 	// clear: send it only over TLS and never log it.
-	Body  []byte
-	prefs []codec.AudioCodec
-	o     options
-	keys  []offeredKey
+	Body      []byte
+	prefs     []codec.AudioCodec
+	o         options
+	keys      []offeredKey
+	videoKeys []offeredKey
+	video     bool // the offer has a video stream
 }
 
 // NewOffer builds an offer with every codec of prefs. With
@@ -450,24 +458,24 @@ type PendingOffer struct {
 // crypto line per suite (tags 1, 2, ... in preference order, each with a
 // fresh key); with EncryptionPreferred it is RTP/AVP with the same crypto
 // lines, best-effort SRTP that a plain phone simply ignores; with
-// EncryptionOff it is what Offer builds.
+// EncryptionOff it is what Offer builds. With WithVideo and l.VideoPort
+// set, a video stream follows in the same direction, with its own keys.
 func NewOffer(l Local, prefs []codec.AudioCodec, dir Direction, opts ...Option) (*PendingOffer, error) {
 	o := newOptions(opts)
 	p := &PendingOffer{prefs: prefs, o: o}
 	sd := newSession(l)
 	md := offerMedia(l, prefs)
-	if o.policy != EncryptionOff {
-		if o.policy == EncryptionRequired {
-			md.MediaName.Protos = []string{"RTP", "SAVP"}
-		}
-		for i, s := range o.suites {
-			k := offeredKey{tag: i + 1, suite: s, key: newKey(s)}
-			p.keys = append(p.keys, k)
-			md.WithValueAttribute("crypto", cryptoLine(k.tag, k.suite, k.key))
-		}
-	}
+	p.keys = offerKeys(md, o)
 	md.WithPropertyAttribute(dir.String())
 	sd.MediaDescriptions = append(sd.MediaDescriptions, md)
+	if o.video != nil && l.VideoPort != 0 {
+		if vmd := offerVideoMedia(l, *o.video); vmd != nil {
+			p.videoKeys = offerKeys(vmd, o)
+			p.video = true
+			vmd.WithPropertyAttribute(dir.String())
+			sd.MediaDescriptions = append(sd.MediaDescriptions, vmd)
+		}
+	}
 	body, err := sd.Marshal()
 	if err != nil {
 		return nil, err
@@ -480,14 +488,38 @@ func NewOffer(l Local, prefs []codec.AudioCodec, dir Direction, opts ...Option) 
 // policy: with EncryptionRequired an answer without a matching crypto line
 // fails.
 func (p *PendingOffer) ParseAnswer(body []byte) (*Negotiation, error) {
-	return negotiate(body, p.prefs, p.o, func(md *psdp.MediaDescription) (*SRTPParams, error) {
-		return matchAnswerCrypto(md, p.keys, p.o)
-	})
+	o := p.o
+	if !p.video {
+		// A video stream in the answer to an offer without one is not ours.
+		o.video = nil
+	}
+	return negotiate(body, p.prefs, o, false,
+		func(md *psdp.MediaDescription) (*SRTPParams, error) { return matchAnswerCrypto(md, p.keys, p.o) },
+		func(md *psdp.MediaDescription) (*SRTPParams, error) { return matchAnswerCrypto(md, p.videoKeys, p.o) })
+}
+
+// offerKeys adds one crypto line per suite to an offered stream (tags 1,
+// 2, ... in preference order, each with a fresh key) and makes it RTP/SAVP
+// under EncryptionRequired.
+func offerKeys(md *psdp.MediaDescription, o options) []offeredKey {
+	if o.policy == EncryptionOff {
+		return nil
+	}
+	if o.policy == EncryptionRequired {
+		md.MediaName.Protos = []string{"RTP", "SAVP"}
+	}
+	keys := make([]offeredKey, 0, len(o.suites))
+	for i, s := range o.suites {
+		k := offeredKey{tag: i + 1, suite: s, key: newKey(s)}
+		keys = append(keys, k)
+		md.WithValueAttribute("crypto", cryptoLine(k.tag, k.suite, k.key))
+	}
+	return keys
 }
 
 // String hides the keys.
 func (p *PendingOffer) String() string {
-	return fmt.Sprintf("offer(%s, %d crypto lines)", p.o.policy, len(p.keys))
+	return fmt.Sprintf("offer(%s, %d crypto lines, video %v)", p.o.policy, len(p.keys)+len(p.videoKeys), p.video)
 }
 
 // GoString hides the keys from %#v too.

@@ -10,6 +10,9 @@ var (
 	ErrNoAudio = errors.New("no audio stream offered")
 	// ErrNoCommonCodec: no offered audio codec is one the room accepts.
 	ErrNoCommonCodec = errors.New("no common audio codec")
+	// ErrNoVideoCodec: no offered video format is one the room accepts (a
+	// video stream is then refused with port 0; the call goes on).
+	ErrNoVideoCodec = errors.New("no common video codec")
 	// ErrUnsupportedTransport: the audio stream asks for a profile we do not speak (e.g. SRTP).
 	ErrUnsupportedTransport = errors.New("unsupported media transport")
 	// ErrEncryptionRequired: the room requires SRTP and the SDP offers

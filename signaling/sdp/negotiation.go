@@ -1,6 +1,7 @@
 // Package sdp does SDP offer/answer (RFC 3264) for vmrd's SIP legs: it picks
-// one audio stream and codec from an offer by the room's preference, answers
-// every other stream with port 0, and builds offers for delayed-offer calls.
+// one audio stream and codec from an offer by the room's preference, and
+// with WithVideo one video stream, answers every other stream with port 0,
+// and builds offers for delayed-offer calls and re-INVITEs.
 package sdp
 
 import (
@@ -67,9 +68,20 @@ type Audio struct {
 type Negotiation struct {
 	offer *psdp.SessionDescription
 	Audio Audio
+	// Video is the accepted video stream, nil when the SDP has none we take
+	// (no WithVideo, no common codec, encryption policy, port 0).
+	Video *Video
+	// VideoRefused says why an offered video stream was not taken (wraps
+	// ErrNoVideoCodec, ErrUnsupportedTransport, ErrEncryptionRequired or
+	// ErrNoCrypto); nil when video was taken, not offered or not wanted.
+	VideoRefused error
 	// index of the accepted audio m-line in the offer
 	index int
 }
+
+// DropVideo forgets the accepted video stream, for a caller that cannot
+// take it after all (no port for it): the answer then refuses it.
+func (n *Negotiation) DropVideo() { n.Video = nil }
 
 // Local is what we announce about ourselves.
 type Local struct {
@@ -77,63 +89,91 @@ type Local struct {
 	Port      int    // our RTP port
 	SessionID uint64 // o= sess-id, fixed for the call
 	Version   uint64 // o= sess-version, incremented when the answer changes
+	// VideoPort is our RTP port for video; 0 refuses video in answers and
+	// leaves it out of offers.
+	VideoPort int
 }
 
 // Negotiate parses an SDP offer and chooses the audio stream and codec, in
 // the order of prefs (the room's preference). WithEncryption sets the SRTP
 // policy (default EncryptionOff: RTP/SAVP is refused); the answer then
-// carries one crypto line with a fresh key of ours.
+// carries one crypto line with a fresh key of ours. WithVideo also takes
+// one video stream (see Video); without it every video stream is refused.
 func Negotiate(body []byte, prefs []codec.AudioCodec, opts ...Option) (*Negotiation, error) {
 	o := newOptions(opts)
-	return negotiate(body, prefs, o, func(md *psdp.MediaDescription) (*SRTPParams, error) {
-		return chooseCrypto(md, o)
-	})
+	vo := o
+	vo.prev = o.prevVideo
+	return negotiate(body, prefs, o, true,
+		func(md *psdp.MediaDescription) (*SRTPParams, error) { return chooseCrypto(md, o) },
+		func(md *psdp.MediaDescription) (*SRTPParams, error) { return chooseCrypto(md, vo) })
 }
 
-// negotiate walks the audio streams of an offer (or of an answer to our
-// offer) and takes the first acceptable one. Under EncryptionPreferred an
-// encrypted stream wins over an earlier plain one, so an offer with an
-// RTP/AVP stream and its RTP/SAVP alternative gets SRTP.
-func negotiate(body []byte, prefs []codec.AudioCodec, o options,
-	pick func(*psdp.MediaDescription) (*SRTPParams, error)) (*Negotiation, error) {
+// negotiate chooses the audio stream of an offer (or of an answer to our
+// offer, answering false) and, with WithVideo, the video stream. pick and
+// pickVideo find the SRTP keying of a stream.
+func negotiate(body []byte, prefs []codec.AudioCodec, o options, answering bool,
+	pick, pickVideo func(*psdp.MediaDescription) (*SRTPParams, error)) (*Negotiation, error) {
 	var sd psdp.SessionDescription
 	if err := sd.UnmarshalString(string(body)); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	n := &Negotiation{offer: &sd, index: -1}
-	firstErr := ErrNoAudio
+	var audio []int
+	for i, md := range sd.MediaDescriptions {
+		if md.MediaName.Media == "audio" && md.MediaName.Port.Value != 0 {
+			audio = append(audio, i)
+		}
+	}
+	a, sp, idx, err := selectStream(&sd, audio, o.policy, ErrNoAudio,
+		func(md *psdp.MediaDescription) (Audio, error) { return chooseAudio(&sd, md, prefs) }, pick)
+	if err != nil {
+		return nil, err
+	}
+	a.SRTP = sp
+	n := &Negotiation{offer: &sd, Audio: a, index: idx}
+	if o.video != nil && len(o.video.Codecs) > 0 {
+		n.Video, n.VideoRefused = negotiateVideo(&sd, *o.video, o.policy, answering, pickVideo)
+	}
+	return n, nil
+}
+
+// selectStream walks the candidate m-lines (indices into sd) and takes the
+// first acceptable one under the encryption policy. Under
+// EncryptionPreferred an encrypted stream wins over an earlier plain one,
+// so an offer with an RTP/AVP stream and its RTP/SAVP alternative gets
+// SRTP. none is the error when there is no candidate at all.
+func selectStream[T any](sd *psdp.SessionDescription, indices []int, policy Policy, none error,
+	choose func(*psdp.MediaDescription) (T, error),
+	pick func(*psdp.MediaDescription) (*SRTPParams, error)) (T, *SRTPParams, int, error) {
+	var zero T
+	firstErr := none
 	note := func(err error) {
-		if firstErr == ErrNoAudio {
+		if firstErr == none {
 			firstErr = err
 		}
 	}
 	plainIndex := -1
-	var plain Audio
-	for i, md := range sd.MediaDescriptions {
-		if md.MediaName.Media != "audio" || md.MediaName.Port.Value == 0 {
-			continue
-		}
+	var plain T
+	for _, i := range indices {
+		md := sd.MediaDescriptions[i]
 		prof := profileOf(md.MediaName.Protos)
 		switch {
-		case prof == profOther, prof == profSecure && o.policy == EncryptionOff:
+		case prof == profOther, prof == profSecure && policy == EncryptionOff:
 			note(fmt.Errorf("%w: %s", ErrUnsupportedTransport, strings.Join(md.MediaName.Protos, "/")))
 			continue
-		case prof == profPlain && o.policy == EncryptionRequired:
+		case prof == profPlain && policy == EncryptionRequired:
 			note(fmt.Errorf("%w: the offer has %s", ErrEncryptionRequired, strings.Join(md.MediaName.Protos, "/")))
 			continue
 		}
-		a, err := chooseAudio(&sd, md, prefs)
+		v, err := choose(md)
 		if err != nil {
 			note(err)
 			continue
 		}
-		if o.policy != EncryptionOff {
+		if policy != EncryptionOff {
 			sp, err := pick(md)
 			if err == nil {
 				sp.BestEffort = prof == profPlain
-				a.SRTP = sp
-				n.Audio, n.index = a, i
-				return n, nil
+				return v, sp, i, nil
 			}
 			if prof == profSecure {
 				note(err)
@@ -141,19 +181,67 @@ func negotiate(body []byte, prefs []codec.AudioCodec, o options,
 			}
 			// RTP/AVP without a usable crypto line: plain, if nothing better comes.
 		}
-		if o.policy == EncryptionOff {
-			n.Audio, n.index = a, i
-			return n, nil
+		if policy == EncryptionOff {
+			return v, nil, i, nil
 		}
 		if plainIndex < 0 {
-			plainIndex, plain = i, a
+			plainIndex, plain = i, v
 		}
 	}
 	if plainIndex >= 0 {
-		n.Audio, n.index = plain, plainIndex
-		return n, nil
+		return plain, nil, plainIndex, nil
 	}
-	return nil, firstErr
+	return zero, nil, -1, firstErr
+}
+
+// endpoint is where and how a peer wants one stream.
+type endpoint struct {
+	remote, remoteRTCP *net.UDPAddr
+	mux, hold          bool
+	dir                Direction // ours
+}
+
+func endpointOf(sd *psdp.SessionDescription, md *psdp.MediaDescription) (endpoint, error) {
+	var e endpoint
+	ip, err := connectionIP(sd, md)
+	if err != nil {
+		return e, err
+	}
+	port := md.MediaName.Port.Value
+	dir := direction(sd, md)
+	if ip != nil && ip.IsUnspecified() {
+		// RFC 3264 8.4: c=0.0.0.0 is the RFC 2543 way to say "do not send to me".
+		e.hold = true
+		ip = nil
+		if dir == SendRecv {
+			dir = SendOnly
+		} else if dir == RecvOnly {
+			dir = Inactive
+		}
+	}
+	if ip != nil {
+		e.remote = &net.UDPAddr{IP: ip, Port: port}
+	}
+	_, e.mux = md.Attribute("rtcp-mux")
+	if !e.mux && ip != nil {
+		e.remoteRTCP = &net.UDPAddr{IP: ip, Port: port + 1}
+		if v, ok := md.Attribute("rtcp"); ok {
+			// RFC 3605: a=rtcp:PORT [IN IP4 ADDR]
+			f := strings.Fields(v)
+			if len(f) > 0 {
+				if p, err := strconv.Atoi(f[0]); err == nil && p > 0 && p < 65536 {
+					e.remoteRTCP.Port = p
+				}
+			}
+			if len(f) == 4 {
+				if rip := net.ParseIP(f[3]); rip != nil {
+					e.remoteRTCP.IP = rip
+				}
+			}
+		}
+	}
+	e.dir = reverse(dir)
+	return e, nil
 }
 
 func chooseAudio(sd *psdp.SessionDescription, md *psdp.MediaDescription, prefs []codec.AudioCodec) (Audio, error) {
@@ -186,43 +274,11 @@ func chooseAudio(sd *psdp.SessionDescription, md *psdp.MediaDescription, prefs [
 			}
 		}
 	}
-
-	ip, err := connectionIP(sd, md)
+	e, err := endpointOf(sd, md)
 	if err != nil {
 		return Audio{}, err
 	}
-	port := md.MediaName.Port.Value
-	dir := direction(sd, md)
-	if ip != nil && ip.IsUnspecified() {
-		// RFC 3264 8.4: c=0.0.0.0 is the RFC 2543 way to say "do not send to me".
-		a.Hold = true
-		ip = nil
-		if dir == SendRecv {
-			dir = SendOnly
-		} else if dir == RecvOnly {
-			dir = Inactive
-		}
-	}
-	if ip != nil {
-		a.Remote = &net.UDPAddr{IP: ip, Port: port}
-	}
-	_, a.RTCPMux = md.Attribute("rtcp-mux")
-	if !a.RTCPMux && ip != nil {
-		a.RemoteRTCP = &net.UDPAddr{IP: ip, Port: port + 1}
-		if v, ok := md.Attribute("rtcp"); ok {
-			// RFC 3605: a=rtcp:PORT [IN IP4 ADDR]
-			f := strings.Fields(v)
-			if p, err := strconv.Atoi(f[0]); err == nil && p > 0 && p < 65536 {
-				a.RemoteRTCP.Port = p
-			}
-			if len(f) == 4 {
-				if rip := net.ParseIP(f[3]); rip != nil {
-					a.RemoteRTCP.IP = rip
-				}
-			}
-		}
-	}
-	a.Direction = reverse(dir)
+	a.Remote, a.RemoteRTCP, a.RTCPMux, a.Hold, a.Direction = e.remote, e.remoteRTCP, e.mux, e.hold, e.dir
 	return a, nil
 }
 
@@ -305,7 +361,7 @@ func connectionIP(sd *psdp.SessionDescription, md *psdp.MediaDescription) (net.I
 		ci = sd.ConnectionInformation
 	}
 	if ci == nil || ci.Address == nil {
-		return nil, fmt.Errorf("%w: no connection address (c=) for audio", ErrMalformed)
+		return nil, fmt.Errorf("%w: no connection address (c=) for %s", ErrMalformed, md.MediaName.Media)
 	}
 	host := ci.Address.Address
 	ip := net.ParseIP(host)
@@ -343,11 +399,16 @@ func directionOf(attrs []psdp.Attribute) (Direction, bool) {
 }
 
 // Answer builds the SDP answer: the chosen audio stream with one codec (and
-// telephone-event), every other offered stream refused with port 0, in the
-// offer's order (RFC 3264 6).
+// telephone-event), the chosen video stream when there is one and
+// l.VideoPort is not 0, every other offered stream refused with port 0, in
+// the offer's order (RFC 3264 6).
 func (n *Negotiation) Answer(l Local) ([]byte, error) {
 	sd := newSession(l)
 	for i, om := range n.offer.MediaDescriptions {
+		if n.Video != nil && i == n.Video.Index && l.VideoPort != 0 {
+			sd.MediaDescriptions = append(sd.MediaDescriptions, n.Video.answerMedia(l, om))
+			continue
+		}
 		if i != n.index {
 			sd.MediaDescriptions = append(sd.MediaDescriptions, refused(om))
 			continue
@@ -396,16 +457,16 @@ func offerMedia(l Local, prefs []codec.AudioCodec) *psdp.MediaDescription {
 	return audioMedia(l, prefs, pts, int(next), 8000)
 }
 
-// ParseAnswer reads the answer to one of our offers (made with Offer from
-// the same prefs). The peer must pick among what we offered.
-func ParseAnswer(body []byte, prefs []codec.AudioCodec) (*Negotiation, error) {
-	n, err := Negotiate(body, prefs)
-	if err != nil {
-		return nil, err
-	}
+// ParseAnswer reads the answer to one of our plain offers (made with Offer
+// from the same prefs). The peer must pick among what we offered. For an
+// encrypted offer, or one with video, use PendingOffer.ParseAnswer.
+func ParseAnswer(body []byte, prefs []codec.AudioCodec, opts ...Option) (*Negotiation, error) {
+	o := newOptions(opts)
 	// In an answer, the direction attribute is the peer's; ours is its reverse,
 	// exactly as for an offer.
-	return n, nil
+	return negotiate(body, prefs, o, false,
+		func(md *psdp.MediaDescription) (*SRTPParams, error) { return chooseCrypto(md, o) },
+		func(md *psdp.MediaDescription) (*SRTPParams, error) { return chooseCrypto(md, o) })
 }
 
 func newSession(l Local) *psdp.SessionDescription {

@@ -157,13 +157,28 @@ func TestOfferAndAnswerRoundTrip(t *testing.T) {
 func FuzzNegotiate(f *testing.F) {
 	f.Add([]byte(baresipOffer))
 	f.Add([]byte("v=0\r\nm=audio 1 RTP/AVP 0\r\n"))
+	f.Add([]byte(baresipVideoOffer))
+	f.Add([]byte(chromiumOffer))
+	f.Add([]byte(ciscoOffer))
+	f.Add([]byte(mode2Offer))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		n, err := Negotiate(body, allPrefs)
+		n, err := Negotiate(body, allPrefs, WithVideo(h264First), WithEncryption(EncryptionPreferred))
 		if err != nil {
 			return
 		}
-		if _, err := n.Answer(Local{IP: net.IPv4(127, 0, 0, 1), Port: 40000}); err != nil {
+		ans, err := n.Answer(Local{IP: net.IPv4(127, 0, 0, 1), Port: 40000, VideoPort: 40002})
+		if err != nil {
 			t.Fatalf("negotiated offer gives no answer: %v", err)
+		}
+		if v := n.Video; v != nil {
+			if v.Index == n.index || v.Codec != codec.H264 && v.Codec != codec.VP8 || v.PacketizationMode > 1 {
+				t.Fatalf("video %v at m-line %d", v, v.Index)
+			}
+			// Our answer is SDP that a vmrd accepts with the same format.
+			back, err := Negotiate(ans, allPrefs, WithVideo(h264First), WithEncryption(EncryptionPreferred))
+			if err != nil || back.Video == nil || back.Video.PayloadType != v.PayloadType {
+				t.Fatalf("answer does not negotiate back: %v %v\n%s", err, back, ans)
+			}
 		}
 	})
 }
