@@ -1,0 +1,806 @@
+package video
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"vmrd/internal/codec"
+	"vmrd/internal/media"
+	"vmrd/mixer/layout"
+)
+
+// TestWhoSeesWhom: participant i sends colour i; in 4:0 everyone sees the
+// other three in join order and never themselves.
+func TestWhoSeesWhom(t *testing.T) {
+	tests := []struct {
+		name   string
+		layout string
+		n      int
+		// want[viewer] lists the participant expected in each cell; -1
+		// is an empty cell.
+		want [][]int
+	}{
+		{"4:0 with four", "4:0", 4, [][]int{
+			{1, 2, 3, -1},
+			{0, 2, 3, -1},
+			{0, 1, 3, -1},
+			{0, 1, 2, -1},
+		}},
+		{"4:0 with two", "4:0", 2, [][]int{
+			{1, -1, -1, -1},
+			{0, -1, -1, -1},
+		}},
+		{"1:7 with three", "1:7", 3, [][]int{
+			{1, 2, -1, -1, -1, -1, -1, -1},
+			{0, 2, -1, -1, -1, -1, -1, -1},
+			{0, 1, -1, -1, -1, -1, -1, -1},
+		}},
+		{"9:0 with six", "9:0", 6, [][]int{
+			{1, 2, 3, 4, 5, -1, -1, -1, -1},
+			{0, 2, 3, 4, 5, -1, -1, -1, -1},
+			{0, 1, 3, 4, 5, -1, -1, -1, -1},
+			{0, 1, 2, 4, 5, -1, -1, -1, -1},
+			{0, 1, 2, 3, 5, -1, -1, -1, -1},
+			{0, 1, 2, 3, 4, -1, -1, -1, -1},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRig(t, tt.layout, nil)
+			for i := range tt.n {
+				in := r.add(fmt.Sprint("p", i), true)
+				in.WriteFrame(solid(640, 360, palette[i]))
+			}
+			r.tick()
+			for v := range tt.n {
+				id := fmt.Sprint("p", v)
+				canvas := r.seen(id)
+				for cell, who := range tt.want[v] {
+					x, y := centre(canvas, tt.layout, cell)
+					got := pixel(canvas, x, y)
+					switch {
+					case who >= 0 && !near(got, palette[who], 2):
+						t.Errorf("%s: cell %d shows %v, want p%d's %v", id, cell, got, who, palette[who])
+					case who < 0 && !near(got, emptyCell, 2):
+						t.Errorf("%s: cell %d shows %v, want empty %v", id, cell, got, emptyCell)
+					}
+					if near(got, palette[v], 8) {
+						t.Errorf("%s sees their own colour in cell %d", id, cell)
+					}
+				}
+			}
+			if got := r.f.open(); got != tt.n {
+				t.Errorf("%d encoders, want one per participant (%d)", got, tt.n)
+			}
+		})
+	}
+}
+
+// TestSlate: a participant entering the PIN or in the lobby sees the slate
+// and nothing of the meeting, and the meeting does not see them.
+func TestSlate(t *testing.T) {
+	r := newRig(t, "4:0", nil)
+	for i := range 3 {
+		r.add(fmt.Sprint("p", i), true).WriteFrame(solid(640, 360, palette[i]))
+	}
+	lobby := r.add("lobby", true) // visible, but a slate overrides it
+	lobby.WriteFrame(solid(640, 360, palette[3]))
+	if err := r.m.SetSlate("lobby", "Venter på at verten skal slippe deg inn\nWaiting for the host to let you in"); err != nil {
+		t.Fatal(err)
+	}
+	r.tick()
+
+	slate := r.seen("lobby")
+	slateEnc := r.sinks["lobby"].lastSerial(t)
+	bright := 0
+	for y := range slate.Height {
+		for x := range slate.Width {
+			p := pixel(slate, x, y)
+			for i, c := range palette[:4] {
+				if near(p, c, 8) {
+					t.Fatalf("slate pixel (%d,%d) %v looks like p%d's colour", x, y, p, i)
+				}
+			}
+			if p.y > 200 {
+				bright++
+			}
+		}
+	}
+	if bright == 0 {
+		t.Error("the slate has no text on it")
+	}
+	for i := range 3 {
+		c := r.seen(fmt.Sprint("p", i))
+		for cell := range 4 {
+			x, y := centre(c, "4:0", cell)
+			if near(pixel(c, x, y), palette[3], 8) {
+				t.Errorf("p%d sees the participant in the lobby", i)
+			}
+		}
+	}
+
+	// Admitted: the slate goes, the meeting shows, and the first picture
+	// in the new group is a keyframe.
+	if err := r.m.SetSlate("lobby", ""); err != nil {
+		t.Fatal(err)
+	}
+	r.tick()
+	c := r.seen("lobby")
+	for cell := range 3 {
+		x, y := centre(c, "4:0", cell)
+		if got := pixel(c, x, y); !near(got, palette[cell], 2) {
+			t.Errorf("admitted participant sees %v in cell %d, want %v", got, cell, palette[cell])
+		}
+	}
+	// The participant's stream goes on from the same encoder: the slate
+	// group had them alone and now serves their meeting view.
+	if got := r.sinks["lobby"].lastSerial(t); got != slateEnc {
+		t.Errorf("admitted participant moved from encoder %d to %d", slateEnc, got)
+	}
+	if c := r.seen("p0"); !near(cellPixel(c, "4:0", 2), palette[3], 2) {
+		t.Errorf("p0 does not see the admitted participant in cell 2")
+	}
+}
+
+func TestGroupsAreShared(t *testing.T) {
+	tests := []struct {
+		name     string
+		layout   string
+		n        int
+		speakers int // the first ones speak long enough to be promoted
+		vp8      int // the last ones use VP8
+		max      int
+		exact    bool
+	}{
+		{"100 in 1:7", "1:7", 100, 0, 0, 9, true},
+		{"100 in 1:7 with speakers", "1:7", 100, 3, 0, 9, true},
+		// The eight shown (H.264) get their own views; everyone else
+		// shares the view of nobody, once per codec.
+		{"100 in 1:7, two codecs", "1:7", 100, 0, 50, 10, true},
+		{"4 in 4:0", "4:0", 4, 0, 0, 4, true},
+		{"30 in 25:0", "25:0", 30, 0, 0, 26, true},
+		{"1 alone", "1:7", 1, 0, 0, 1, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRig(t, tt.layout, &fakeFactory{})
+			for i := range tt.n {
+				out := Output{Codec: codec.H264, PacketizationMode: 1}
+				if i >= tt.n-tt.vp8 {
+					out = Output{Codec: codec.VP8}
+				}
+				in := r.addOut(fmt.Sprint("p", i), true, out)
+				in.SetSpeaking(i < tt.speakers)
+			}
+			for range 3 * DefaultFPS {
+				r.tick()
+			}
+			if got := r.f.open(); got > tt.max || (tt.exact && got != tt.max) {
+				t.Errorf("%d encoders, want %d", got, tt.max)
+			}
+			if st := r.m.Stats(); st.Groups != r.f.open() || st.EncodersActive != r.f.open() {
+				t.Errorf("stats say %d groups, %d encoders; %d are open", st.Groups, st.EncodersActive, r.f.open())
+			}
+			for id, s := range r.sinks {
+				if s.count() == 0 {
+					t.Fatalf("%s was sent nothing", id)
+				}
+			}
+		})
+	}
+}
+
+func TestForceKeyframeRateLimited(t *testing.T) {
+	r := newRig(t, "4:0", nil)
+	r.add("a", true)
+	r.add("b", true)
+	r.tick()
+	r.tick()
+	enc := r.encoderOf("a")
+	before := len(enc.forcedLog())
+	r.clk.Advance(time.Second) // past the rate limit of the first keyframe
+
+	steps := []struct {
+		advance   time.Duration
+		ask       bool
+		wantForce bool
+	}{
+		{0, true, true},                       // asked: keyframe now
+		{100 * time.Millisecond, true, false}, // asked again 100 ms later: held back
+		{200 * time.Millisecond, false, false},
+		{200 * time.Millisecond, false, true}, // 500 ms after the last: the held request
+		{100 * time.Millisecond, false, false},
+		{time.Second, true, true},
+	}
+	for i, s := range steps {
+		r.clk.Advance(s.advance)
+		if s.ask {
+			if err := r.m.ForceKeyframe("a"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Make the canvas change so every tick encodes.
+		r.ins["b"].WriteFrame(solid(64, 36, palette[i%len(palette)]))
+		r.tick()
+		log := enc.forcedLog()
+		if len(log) != before+1 {
+			t.Fatalf("step %d: %d encodes, want one", i, len(log)-before)
+		}
+		before = len(log)
+		if log[len(log)-1] != s.wantForce {
+			t.Errorf("step %d: forced %t, want %t", i, log[len(log)-1], s.wantForce)
+		}
+		if got := r.sinks["a"].lastKey(); got != s.wantForce {
+			t.Errorf("step %d: sink keyframe %t, want %t", i, got, s.wantForce)
+		}
+	}
+	if err := r.m.ForceKeyframe("nobody"); !errors.Is(err, ErrUnknownInput) {
+		t.Errorf("ForceKeyframe(nobody) = %v", err)
+	}
+}
+
+func TestNewMemberGetsKeyframe(t *testing.T) {
+	r := newRig(t, "4:0", nil)
+	r.add("a", true)
+	r.add("b", true)
+	r.add("watcher1", false) // not shown: sees the base view
+	for range 5 {
+		r.tick()
+	}
+	enc := r.encoderOf("watcher1")
+	n := len(enc.forcedLog())
+	r.add("watcher2", false)
+	r.tick()
+	if got := r.encoderOf("watcher2"); got != enc {
+		t.Fatalf("watcher2 got encoder %d, want the shared %d", got.serial, enc.serial)
+	}
+	log := enc.forcedLog()
+	if len(log) != n+1 || !log[n] {
+		t.Errorf("the group's encode after a member joined was not forced: %v", log[n:])
+	}
+	if !r.sinks["watcher2"].lastKey() || !r.sinks["watcher1"].lastKey() {
+		t.Error("members did not get the keyframe")
+	}
+	if st := r.m.Stats(); st.KeyframesForced == 0 {
+		t.Error("no forced keyframes counted")
+	}
+}
+
+func TestRemoveClosesEmptyGroups(t *testing.T) {
+	r := newRig(t, "4:0", nil)
+	for _, id := range []string{"a", "b", "c", "w1", "w2"} {
+		r.add(id, id[0] != 'w')
+	}
+	r.tick()
+	if got := r.f.open(); got != 4 { // a, b, c and the watchers
+		t.Fatalf("%d encoders, want 4", got)
+	}
+	encA := r.encoderOf("a")
+	steps := []struct {
+		remove string
+		want   int
+	}{
+		{"a", 3},  // a's group was a alone: closed at once
+		{"w1", 3}, // w2 still watches
+		{"w2", 2},
+		{"b", 1},
+		{"c", 0},
+	}
+	for _, s := range steps {
+		if err := r.m.Remove(s.remove); err != nil {
+			t.Fatal(err)
+		}
+		if got := r.f.open(); got != s.want {
+			t.Errorf("after removing %s: %d encoders open, want %d", s.remove, got, s.want)
+		}
+		n := r.sinks[s.remove].count()
+		r.tick()
+		if got := r.f.open(); got != s.want {
+			t.Errorf("a tick after removing %s: %d encoders open, want %d", s.remove, got, s.want)
+		}
+		if r.sinks[s.remove].count() != n {
+			t.Errorf("%s was sent video after Remove", s.remove)
+		}
+	}
+	if !encA.closed.Load() {
+		t.Error("a's encoder was not closed")
+	}
+	if err := r.m.Remove("a"); !errors.Is(err, ErrUnknownInput) {
+		t.Errorf("second Remove = %v", err)
+	}
+}
+
+// TestBrokenEncodersAndSinks: an encoder that fails, one that panics, a
+// factory that refuses and a sink that panics only hurt their own group.
+func TestBrokenEncodersAndSinks(t *testing.T) {
+	refused := errors.New("no such encoder")
+	f := &fakeFactory{behave: func(c codec.VideoEncoderConfig) (bool, bool, error) {
+		switch c.Width {
+		case 160:
+			return true, false, nil // fails
+		case 128:
+			return false, true, nil // panics
+		case 96:
+			return false, false, refused
+		}
+		return false, false, nil
+	}}
+	r := newRig(t, "4:0", f)
+	r.add("good1", true)
+	r.add("good2", true)
+	r.addOut("failing", false, Output{Codec: codec.H264, Width: 160, Height: 90})
+	r.addOut("panicking", false, Output{Codec: codec.H264, Width: 128, Height: 72})
+	r.addOut("refused", false, Output{Codec: codec.H264, Width: 96, Height: 54})
+	r.addOut("badsink", false, Output{Codec: codec.VP8, Sink: SinkFunc(func([][]byte, uint32, bool) { panic("sink") })})
+	const ticks = 90
+	for i := range ticks {
+		r.ins["good1"].WriteFrame(solid(64, 36, palette[i%2]))
+		r.ins["good2"].WriteFrame(solid(64, 36, palette[i%2]))
+		r.tick()
+	}
+	for _, id := range []string{"good1", "good2"} {
+		if got := r.sinks[id].count(); got != ticks {
+			t.Errorf("%s got %d pictures in %d ticks", id, got, ticks)
+		}
+	}
+	for _, id := range []string{"failing", "panicking", "refused"} {
+		if got := r.sinks[id].count(); got != 0 {
+			t.Errorf("%s got %d pictures from a broken encoder", id, got)
+		}
+	}
+	st := r.m.Stats()
+	if st.EncodeErrors < ticks || st.SinkPanics < ticks || st.TickPanics != 0 {
+		t.Errorf("stats %+v: want encode errors and sink panics counted, no tick panics", st)
+	}
+	// The panicking encoder is replaced at most once a second; the refused
+	// one is retried as often.
+	made := 0
+	f.mu.Lock()
+	for _, e := range f.all {
+		if e.cfg.Width == 128 {
+			made++
+		}
+	}
+	f.mu.Unlock()
+	if want := ticks/DefaultFPS + 1; made < 2 || made > want {
+		t.Errorf("the panicking encoder was made %d times in %d ticks, want 2 to %d", made, ticks, want)
+	}
+}
+
+func TestLabels(t *testing.T) {
+	tests := []struct {
+		name  string
+		label string
+		want  bool
+	}{
+		{"named", "Dr. Kari Nordmann", true},
+		{"no name", "", false},
+		{"very long name is shortened", "Overlege Kari Nordmann-Johansen ved Nevrologisk avdeling", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRig(t, "4:0", nil, func(c *Config) { c.Width, c.Height = 640, 360 })
+			r.add("viewer", false)
+			in := r.add("shown", true)
+			if err := r.m.SetName("shown", tt.label); err != nil {
+				t.Fatal(err)
+			}
+			in.WriteFrame(solid(640, 360, palette[1]))
+			r.tick()
+			c := r.seen("viewer")
+			// Cell 0 is 320x180; the label sits in its bottom-left corner.
+			differs := 0
+			for y := 140; y < 176; y++ {
+				for x := 0; x < 120; x++ {
+					if c.Y[y*c.StrideY+x] != palette[1].y {
+						differs++
+					}
+				}
+			}
+			if got := differs > 100; got != tt.want {
+				t.Errorf("%d pixels under the label differ from the picture; label wanted: %t", differs, tt.want)
+			}
+			// The rest of the cell is untouched.
+			if got := pixel(c, 300, 20); got != palette[1] {
+				t.Errorf("top right of the cell is %v, want %v", got, palette[1])
+			}
+		})
+	}
+}
+
+// TestSpeaker: someone who speaks for long enough takes the main cell in
+// everyone else's view, with a highlight; they themselves keep seeing the
+// others.
+func TestSpeaker(t *testing.T) {
+	r := newRig(t, "1:7", nil, func(c *Config) { c.Width, c.Height = 640, 360 })
+	for i := range 4 {
+		r.add(fmt.Sprint("p", i), true).WriteFrame(solid(640, 360, palette[i]))
+	}
+	talk := false
+	if err := r.m.SetSpeaking("p2", func() bool { return talk }); err != nil {
+		t.Fatal(err)
+	}
+	r.tick()
+	if c := r.seen("p3"); !near(cellPixel(c, "1:7", 0), palette[0], 2) {
+		t.Fatal("before anyone speaks, p3 should see p0 in the main cell")
+	}
+	talk = true
+	for range DefaultFPS + 2 { // just over the second it takes
+		r.tick()
+	}
+	for _, v := range []string{"p0", "p1", "p3"} {
+		c := r.seen(v)
+		if got := cellPixel(c, "1:7", 0); !near(got, palette[2], 2) {
+			t.Errorf("%s sees %v in the main cell, want the speaker p2", v, got)
+		}
+		// The highlight frames the main cell: its top-left corner is amber.
+		if got := pixel(c, 1, 1); !near(got, highlight, 2) {
+			t.Errorf("%s: main cell corner is %v, want the highlight %v", v, got, highlight)
+		}
+	}
+	c := r.seen("p2")
+	if got := cellPixel(c, "1:7", 0); !near(got, palette[0], 2) {
+		t.Errorf("the speaker sees %v in the main cell, want p0", got)
+	}
+}
+
+// TestStillCanvasIsNotReencoded: without new pictures a canvas is encoded
+// once a second, not every tick.
+func TestStillCanvasIsNotReencoded(t *testing.T) {
+	r := newRig(t, "4:0", nil)
+	r.add("a", true).WriteFrame(solid(64, 36, palette[0]))
+	r.add("b", true).WriteFrame(solid(64, 36, palette[1]))
+	r.tick()
+	enc := r.encoderOf("a")
+	n := len(enc.forcedLog())
+	for range DefaultFPS - 1 {
+		r.tick()
+	}
+	if got := len(enc.forcedLog()); got != n {
+		t.Errorf("a still canvas was encoded %d more times", got-n)
+	}
+	r.tick()
+	r.tick()
+	if got := len(enc.forcedLog()); got != n+1 {
+		t.Errorf("after a second a still canvas was encoded %d more times, want 1", got-n)
+	}
+	r.ins["b"].WriteFrame(solid(64, 36, palette[2]))
+	r.tick()
+	if got := len(enc.forcedLog()); got != n+2 {
+		t.Errorf("a new picture did not get encoded")
+	}
+	if c := r.seen("a"); !near(cellPixel(c, "4:0", 0), palette[2], 2) {
+		t.Error("the new picture is not on the canvas")
+	}
+}
+
+func TestRequestKeyframeFromSenders(t *testing.T) {
+	r := newRig(t, "1:7", nil)
+	asked := map[string]int{}
+	ids := []string{"a", "b", "c"}
+	for _, id := range ids {
+		r.addOut(id, false, Output{Codec: codec.H264, RequestKeyframe: func() { asked[id]++ }})
+	}
+	r.tick()
+	if len(asked) != 0 {
+		t.Fatalf("keyframes asked of senders nobody sees: %v", asked)
+	}
+	for _, id := range ids {
+		r.m.SetVisible(id, true)
+	}
+	r.tick()
+	r.tick()
+	if asked["a"] != 1 || asked["b"] != 1 || asked["c"] != 1 {
+		t.Errorf("after a, b and c appear: asked %v, want each once", asked)
+	}
+	// c is in a small cell in every view; pinned to the main cell it
+	// grows: ask again, but not within a second of the last request.
+	r.m.Pin("c", 0)
+	r.tick()
+	if asked["c"] != 1 {
+		t.Errorf("asked c again within a second: %v", asked)
+	}
+	for range DefaultFPS {
+		r.tick()
+	}
+	if asked["c"] != 2 || asked["a"] != 1 || asked["b"] != 1 {
+		t.Errorf("c's grown cell: asked %v, want c twice, a and b once", asked)
+	}
+	if st := r.m.Stats(); st.KeyframesRequested != 4 {
+		t.Errorf("KeyframesRequested = %d, want 4", st.KeyframesRequested)
+	}
+}
+
+func TestBitrate(t *testing.T) {
+	r := newRig(t, "4:0", nil)
+	r.addOut("a", false, Output{Codec: codec.H264, Bitrate: 1_000_000})
+	r.addOut("b", false, Output{Codec: codec.H264, Bitrate: 1_000_000})
+	r.add("shown", true)
+	r.tick()
+	enc := r.encoderOf("a")
+	if enc != r.encoderOf("b") || enc.cfg.Bitrate != 1_000_000 {
+		t.Fatalf("a and b should share an encoder at 1 Mbps (got %d)", enc.cfg.Bitrate)
+	}
+	steps := []struct {
+		id   string
+		bps  int
+		want int
+	}{
+		{"a", 600_000, 600_000},
+		{"b", 800_000, 600_000}, // the lowest member wins
+		{"a", 10, MinBitrate},
+		{"a", 5_000_000, 800_000}, // never above the tier; b still 800k
+		{"b", 0, 1_000_000},       // estimates cleared: the tier
+	}
+	for _, s := range steps {
+		r.m.SetBitrate(s.id, s.bps)
+		r.m.ForceKeyframe("a") // make the tick encode
+		r.clk.Advance(time.Second)
+		r.tick()
+		enc.mu.Lock()
+		got := enc.bitrate
+		enc.mu.Unlock()
+		if got != s.want && !(s.want == 1_000_000 && got == 0) {
+			t.Errorf("after %s at %d: encoder at %d, want %d", s.id, s.bps, got, s.want)
+		}
+	}
+}
+
+func TestOutputSettingsSplitGroups(t *testing.T) {
+	r := newRig(t, "4:0", nil)
+	r.add("shown", true)
+	outs := map[string]Output{
+		"h264":     {Codec: codec.H264, PacketizationMode: 1},
+		"h264b":    {Codec: codec.H264, PacketizationMode: 1, Width: 1920, Height: 1080}, // capped to the canvas
+		"mode0":    {Codec: codec.H264, PacketizationMode: 0},
+		"vp8":      {Codec: codec.VP8},
+		"small":    {Codec: codec.H264, PacketizationMode: 1, Width: 160, Height: 120},
+		"lowtier":  {Codec: codec.H264, PacketizationMode: 1, Bitrate: 256_000},
+		"smallmtu": {Codec: codec.H264, PacketizationMode: 1, MTU: 500},
+	}
+	for id, o := range outs {
+		r.addOut(id, false, o)
+	}
+	r.tick()
+	if r.encoderOf("h264") != r.encoderOf("h264b") {
+		t.Error("equal settings after capping got different encoders")
+	}
+	seen := map[*fakeEncoder]string{}
+	for id := range outs {
+		if id == "h264b" {
+			continue
+		}
+		e := r.encoderOf(id)
+		if other, dup := seen[e]; dup {
+			t.Errorf("%s and %s share an encoder despite different settings", id, other)
+		}
+		seen[e] = id
+	}
+	if c := r.encoderOf("small").cfg; c.Width != 160 || c.Height != 90 {
+		t.Errorf("160x120 endpoint got a %dx%d canvas, want 160x90 (the room's shape)", c.Width, c.Height)
+	}
+	if c := r.encoderOf("mode0").cfg; c.MaxNALSize != DefaultMTU {
+		t.Errorf("mode 0 encoder MaxNALSize = %d, want the MTU", c.MaxNALSize)
+	}
+}
+
+func TestLayoutChangeAndPins(t *testing.T) {
+	r := newRig(t, "4:0", nil)
+	for i := range 5 {
+		r.add(fmt.Sprint("p", i), true).WriteFrame(solid(64, 36, palette[i]))
+	}
+	r.add("w", false)
+	r.tick()
+	c := r.seen("w")
+	for cell := range 4 {
+		if got := cellPixel(c, "4:0", cell); !near(got, palette[cell], 2) {
+			t.Errorf("cell %d shows %v, want p%d", cell, got, cell)
+		}
+	}
+	if err := r.m.Pin("p4", 0); err != nil {
+		t.Fatal(err)
+	}
+	r.tick()
+	c = r.seen("w")
+	want := []int{4, 0, 1, 2}
+	for cell, p := range want {
+		if got := cellPixel(c, "4:0", cell); !near(got, palette[p], 2) {
+			t.Errorf("pinned: cell %d shows %v, want p%d", cell, got, p)
+		}
+	}
+	if err := r.m.SetLayout("1+0"); err != nil {
+		t.Fatal(err)
+	}
+	r.tick()
+	c = r.seen("w")
+	if got := cellPixel(c, "1:0", 0); !near(got, palette[4], 2) {
+		t.Errorf("1:0 shows %v, want the pinned p4", got)
+	}
+	if r.m.Layout() != "1:0" {
+		t.Errorf("Layout() = %s", r.m.Layout())
+	}
+	if err := r.m.SetLayout("7:7"); !errors.Is(err, layout.ErrUnknownLayout) {
+		t.Errorf("SetLayout(7:7) = %v", err)
+	}
+	if err := r.m.Pin("p1", -1); !errors.Is(err, ErrBadCell) {
+		t.Errorf("Pin(-1) = %v", err)
+	}
+}
+
+func TestAddErrors(t *testing.T) {
+	r := newRig(t, "4:0", nil)
+	r.add("a", true)
+	sink := &recSink{}
+	tests := []struct {
+		name string
+		id   string
+		out  Output
+		want error
+	}{
+		{"empty id", "", Output{Codec: codec.H264, Sink: sink}, ErrBadOutput},
+		{"no sink", "x", Output{Codec: codec.H264}, ErrBadOutput},
+		{"unknown codec", "x", Output{Codec: "H265", Sink: sink}, ErrBadOutput},
+		{"mode 2", "x", Output{Codec: codec.H264, PacketizationMode: 2, Sink: sink}, ErrBadOutput},
+		{"tiny MTU", "x", Output{Codec: codec.H264, MTU: 20, Sink: sink}, ErrBadOutput},
+		{"duplicate", "a", Output{Codec: codec.H264, Sink: sink}, ErrDuplicateInput},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := r.m.Add(tt.id, "", tt.out); !errors.Is(err, tt.want) {
+				t.Errorf("Add = %v, want %v", err, tt.want)
+			}
+		})
+	}
+	for name, err := range map[string]error{
+		"SetVisible": r.m.SetVisible("x", true),
+		"SetSlate":   r.m.SetSlate("x", "hi"),
+		"Pin":        r.m.Pin("x", 1),
+		"Unpin":      r.m.Unpin("x"),
+		"SetBitrate": r.m.SetBitrate("x", 1),
+		"Remove":     r.m.Remove("x"),
+	} {
+		if !errors.Is(err, ErrUnknownInput) {
+			t.Errorf("%s(unknown) = %v", name, err)
+		}
+	}
+	r.m.Close()
+	if _, err := r.m.Add("b", "", Output{Codec: codec.H264, Sink: sink}); !errors.Is(err, ErrClosed) {
+		t.Errorf("Add after Close = %v", err)
+	}
+	r.m.Tick() // a no-op, not a panic
+}
+
+func TestNewConfigErrors(t *testing.T) {
+	f := &fakeFactory{}
+	tests := []struct {
+		name string
+		cfg  Config
+	}{
+		{"no encoder", Config{}},
+		{"odd width", Config{Width: 641, Height: 360, NewEncoder: f.New}},
+		{"huge", Config{Width: 8192, Height: 360, NewEncoder: f.New}},
+		{"fps", Config{FPS: 500, NewEncoder: f.New}},
+		{"layout", Config{Layout: "3:3", NewEncoder: f.New}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := New(tt.cfg); !errors.Is(err, ErrBadConfig) {
+				t.Errorf("New = %v, want ErrBadConfig", err)
+			}
+		})
+	}
+	m, err := New(Config{NewEncoder: f.New})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if m.cfg.Width != DefaultWidth || m.cfg.Height != DefaultHeight || m.cfg.FPS != DefaultFPS || m.Layout() != layout.Default {
+		t.Errorf("defaults: %s", m)
+	}
+}
+
+func TestPacketization(t *testing.T) {
+	f := &fakeFactory{payloadPad: 3000}
+	r := newRig(t, "4:0", f)
+	r.add("shown", true)
+	var got [][]byte
+	r.addOut("v", false, Output{Codec: codec.H264, PacketizationMode: media.H264ModeNonInterleaved, MTU: 1000,
+		Sink: SinkFunc(func(p [][]byte, _ uint32, _ bool) {
+			got = got[:0]
+			for _, b := range p {
+				got = append(got, slices.Clone(b))
+			}
+		})})
+	r.tick()
+	if len(got) != 4 { // a 3006-byte NAL in FU-A pieces of at most 1000
+		t.Fatalf("%d payloads, want 4", len(got))
+	}
+	for i, p := range got {
+		if len(p) > 1000 || p[0]&0x1f != 28 {
+			t.Errorf("payload %d: %d bytes, type %d; want FU-A within the MTU", i, len(p), p[0]&0x1f)
+		}
+	}
+}
+
+func TestTimestamps(t *testing.T) {
+	r := newRig(t, "4:0", nil)
+	r.add("a", true)
+	in := r.add("b", true)
+	for i := range 4 {
+		in.WriteFrame(solid(64, 36, palette[i]))
+		r.tick()
+	}
+	s := r.sinks["a"]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := 1; i < len(s.ts); i++ {
+		if d := s.ts[i] - s.ts[i-1]; d != 3000 {
+			t.Errorf("timestamp step %d, want 3000 (90 kHz at 30 fps)", d)
+		}
+	}
+	if got, want := rtpTime(25*time.Hour+time.Second/2), uint32(uint64(25*3600*90000+45000)%(1<<32)); got != want {
+		t.Errorf("rtpTime after 25 h = %d", got)
+	}
+}
+
+func TestStartClose(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	f := &fakeFactory{}
+	m, err := New(Config{Width: 320, Height: 180, FPS: 50, Layout: "4:0", NewEncoder: f.New})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := m.Add("a", "A", Output{Codec: codec.VP8, Sink: &recSink{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &recSink{} // b watches a, whose pictures keep coming
+	if _, err := m.Add("b", "B", Output{Codec: codec.VP8, Sink: sink}); err != nil {
+		t.Fatal(err)
+	}
+	m.SetVisible("a", true)
+	if err := m.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { // a receive goroutine
+		defer close(done)
+		fr := solid(320, 180, palette[0])
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			in.WriteFrame(fr)
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	waitFor(t, "frames at the sink", func() bool { return sink.count() >= 5 })
+	close(stop)
+	<-done
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if f.open() != 0 {
+		t.Errorf("%d encoders open after Close", f.open())
+	}
+	if st := m.Stats(); st.Ticks == 0 || st.FramesEncoded == 0 {
+		t.Errorf("stats after running: %+v", st)
+	}
+	if err := m.Start(); !errors.Is(err, ErrClosed) {
+		t.Errorf("Start after Close = %v", err)
+	}
+}
