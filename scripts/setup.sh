@@ -11,7 +11,7 @@ set -euo pipefail
 # (H.264 and VP8 decoding), openh264 and libvpx (encoding) and libyuv
 # (scaling).
 build_pkgs=(gcc libc6-dev pkg-config libopus-dev libspandsp-dev
-	libavcodec-dev libavutil-dev libopenh264-dev libvpx-dev libyuv-dev)
+	libavcodec-dev libavutil-dev libswscale-dev libopenh264-dev libvpx-dev libyuv-dev)
 # Tests: sipp (package sip-tester) and baresip (with its FFmpeg modules for
 # H.264 and file sources) are the real SIP peers; tshark checks on the wire
 # that encrypted calls are encrypted; ffmpeg makes test pictures and

@@ -76,6 +76,9 @@ type LayoutCell struct {
 	W    float64 `yaml:"w"`
 	H    float64 `yaml:"h"`
 	Main bool    `yaml:"main"`
+	// Fit shows the whole picture with bars; otherwise it is cropped to
+	// fill the cell.
+	Fit bool `yaml:"fit"`
 }
 
 // ParseResolution reads "WIDTHxHEIGHT".

@@ -199,7 +199,9 @@ func (m *Manager) active(s Settings) (*Room, error) {
 		return nil, fmt.Errorf("room %s: start mixer: %w", s.Number, err)
 	}
 	var video VideoMixer = noVideo{}
-	if m.cfg.NewVideoMixer != nil && !s.Decoy {
+	// Decoys get a compositor too: a call to an unknown number must look
+	// like one to a PIN room, video answer and PIN slate included.
+	if m.cfg.NewVideoMixer != nil {
 		v, err := m.cfg.NewVideoMixer(s)
 		if err != nil {
 			_ = mixer.Close()

@@ -40,6 +40,7 @@ type Service struct {
 	audit    *auditLog
 	pins     *pin.Verifier
 	certs    *certStore
+	video    *videoRooms
 	ready    atomic.Bool
 	draining atomic.Bool
 }
@@ -77,9 +78,14 @@ func New(cfg *config.Config, log *slog.Logger, version string) (*Service, error)
 		OnEvent:             s.audit.PIN,
 	})
 	s.metrics.Registry().MustRegister(pinCollector{s.pins})
+	if s.video, err = newVideoRooms(cfg, log.With("component", "video")); err != nil {
+		return nil, err
+	}
+	s.metrics.Registry().MustRegister(videoCollector{s.video})
 	s.rooms = room.NewManager(room.Config{
 		Lookup:         s.lookupRoom,
 		NewMixer:       s.newMixer,
+		NewVideoMixer:  s.video.newMixer,
 		Verifier:       &verifier{v: s.pins, rules: rules},
 		UnknownAsDecoy: cfg.Security.UnknownRooms != "reject",
 		Audit:          s.audit.Room,
@@ -120,6 +126,10 @@ func New(cfg *config.Config, log *slog.Logger, version string) (*Service, error)
 	for _, l := range cfg.SIP.Listeners() {
 		listeners = append(listeners, sipsig.Listener{Transport: l.Transport, Addr: l.Addr})
 	}
+	var sipVideo *sipsig.VideoConfig
+	if cfg.VideoEnabled() {
+		sipVideo = &sipsig.VideoConfig{Prefs: s.video.sdpPrefs(), Room: s.video.roomPicture, Rooms: s.video}
+	}
 	s.sip, err = sipsig.New(sipsig.Config{
 		Listeners:      listeners,
 		UserAgent:      ua,
@@ -139,6 +149,7 @@ func New(cfg *config.Config, log *slog.Logger, version string) (*Service, error)
 		SRTPOverPlain:  cfg.Media.SRTPOverPlainSIP,
 		JitterMin:      cfg.Media.JitterMin,
 		JitterMax:      cfg.Media.JitterMax,
+		Video:          sipVideo,
 		Metrics:        s.metrics,
 		Logger:         log.With("component", "sip"),
 	})

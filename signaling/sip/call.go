@@ -50,6 +50,9 @@ type call struct {
 	audio  *legAudio
 
 	ports *media.Ports // owned until a session takes them
+	// vports are the video stream's ports, owned until its session takes them.
+	vports   *media.Ports
+	videoLeg atomic.Pointer[videoLeg]
 
 	mu          sync.Mutex
 	neg         *sdp.Negotiation // the audio in force
@@ -148,7 +151,7 @@ func (s *Server) newCall(req *sip.Request, tx sip.ServerTransaction) {
 			fail(ErrUnsupportedBody, sip.NewHeader("Accept", "application/sdp"))
 			return
 		}
-		neg, err = sdp.Negotiate(body, prefs, sdp.WithEncryption(policy))
+		neg, err = sdp.Negotiate(body, prefs, append(s.videoOptions(), sdp.WithEncryption(policy))...)
 		if err != nil {
 			fail(err, warning(err))
 			return
@@ -183,11 +186,18 @@ func (s *Server) newCall(req *sip.Request, tx sip.ServerTransaction) {
 		fail(err)
 		return
 	}
+	vports := s.videoPorts(neg, log)
+	closePorts := func() {
+		ports.Close()
+		if vports != nil {
+			vports.Close()
+		}
+	}
 	inv := req.Clone()
 	inv.To().Params.Add("tag", sip.GenerateTagN(16))
 	id, err := sip.DialogIDFromRequestUAS(inv)
 	if err != nil {
-		ports.Close()
+		closePorts()
 		fail(fmt.Errorf("%w: %v", errBadHeader, err))
 		return
 	}
@@ -196,10 +206,14 @@ func (s *Server) newCall(req *sip.Request, tx sip.ServerTransaction) {
 		audio: &legAudio{}, ports: ports, neg: neg, timer: timer, policy: policy,
 		remoteCSeq: req.CSeq().SeqNo, acks: make(chan *sip.Request, 4),
 		localCSeq: randomCSeq(), done: make(chan struct{}),
-		local: sdp.Local{IP: s.mediaIP(req), Port: ports.RTPPort(), SessionID: uint64(randomCSeq()), Version: 1},
+		local:  sdp.Local{IP: s.mediaIP(req), Port: ports.RTPPort(), SessionID: uint64(randomCSeq()), Version: 1},
+		vports: vports,
+	}
+	if vports != nil {
+		c.local.VideoPort = vports.RTPPort()
 	}
 	if !s.register(c) {
-		ports.Close()
+		closePorts()
 		fail(room.ErrClosed)
 		return
 	}
@@ -216,6 +230,9 @@ func (s *Server) newCall(req *sip.Request, tx sip.ServerTransaction) {
 	})
 	if err != nil {
 		s.unregister(c)
+		if vports != nil {
+			vports.Close()
+		}
 		if errors.Is(err, room.ErrRoomFull) {
 			// Tell the caller why before refusing: the prompt as early media.
 			c.earlyPrompt(tx, neg, ports, room.PromptRoomFull)
@@ -269,11 +286,14 @@ func (s *Server) newCall(req *sip.Request, tx sip.ServerTransaction) {
 			c.end("media failed")
 			return
 		}
+		c.startNegotiatedVideo(neg)
+		c.mu.Lock()
 		body, err = neg.Answer(c.local)
+		c.mu.Unlock()
 	} else {
 		// Delayed offer (RFC 3261 13.2.1): we offer, the ACK answers.
 		var po *sdp.PendingOffer
-		if po, err = sdp.NewOffer(c.local, prefs, sdp.SendRecv, sdp.WithEncryption(policy)); err == nil {
+		if po, err = sdp.NewOffer(c.local, prefs, sdp.SendRecv, append(s.videoOptions(), sdp.WithEncryption(policy))...); err == nil {
 			c.pending, body = po, po.Body
 		}
 	}
@@ -511,7 +531,11 @@ func (c *call) applyNegotiation(neg *sdp.Negotiation) error {
 				return err
 			}
 		}
-		return c.startMedia(neg)
+		if err := c.startMedia(neg); err != nil {
+			return err
+		}
+		c.startNegotiatedVideo(neg)
+		return nil
 	}
 	if old.Audio.Codec != neg.Audio.Codec {
 		if _, err := c.participant.SetAudioFormat(neg.Audio.Codec.String(), c.audio); err != nil {
@@ -532,6 +556,11 @@ func (c *call) applyNegotiation(neg *sdp.Negotiation) error {
 	c.mu.Lock()
 	c.neg = neg
 	c.mu.Unlock()
+	if err := c.updateVideo(neg.Video); err != nil {
+		// Audio goes on; the caller loses the picture until the next offer.
+		c.log.Warn("video update failed; going on without video", "err", err)
+		c.stopVideo()
+	}
 	c.log.Info("media updated", "codec", neg.Audio.Codec.String(), "direction", neg.Audio.Direction.String(), "encryption", encryptionOf(neg))
 	return nil
 }
@@ -581,7 +610,7 @@ func (c *call) reinvite(req *sip.Request, tx sip.ServerTransaction) {
 		c.local.Version++
 		local := c.local
 		c.mu.Unlock()
-		po, err := sdp.NewOffer(local, c.prefs, dir, sdp.WithEncryption(c.policy))
+		po, err := sdp.NewOffer(local, c.prefs, dir, append(c.s.videoOptions(), sdp.WithEncryption(c.policy))...)
 		if err != nil {
 			c.s.respond(req, tx, 500, "Server Internal Error")
 			return
@@ -612,16 +641,25 @@ func (c *call) renegotiate(req *sip.Request, tx sip.ServerTransaction) (sessionT
 		return timer, nil, true
 	}
 	c.mu.Lock()
-	var prevKey *sdp.SRTPParams
+	var prevKey, prevVideoKey *sdp.SRTPParams
 	if c.neg != nil {
 		prevKey = c.neg.Audio.SRTP
+		if c.neg.Video != nil {
+			prevVideoKey = c.neg.Video.SRTP
+		}
 	}
+	videoPort := c.local.VideoPort
 	c.mu.Unlock()
-	neg, err := sdp.Negotiate(req.Body(), c.prefs, sdp.WithEncryption(c.policy), sdp.KeepLocalKey(prevKey))
+	opts := append(c.s.videoOptions(), sdp.WithEncryption(c.policy), sdp.KeepLocalKey(prevKey), sdp.KeepVideoLocalKey(prevVideoKey))
+	neg, err := sdp.Negotiate(req.Body(), c.prefs, opts...)
 	if err != nil {
 		code, reason := status(err)
 		c.s.respond(req, tx, code, reason, warning(err))
 		return timer, nil, false
+	}
+	if videoPort == 0 {
+		// Video was refused or has ended on this call: it stays refused.
+		neg.DropVideo()
 	}
 	if err := c.applyNegotiation(neg); err != nil {
 		c.log.Error("media update", "method", req.Method, "err", err)
@@ -889,6 +927,7 @@ func (c *call) end(reason string) {
 		}
 		sess, ports, p := c.session, c.ports, c.participant
 		c.mu.Unlock()
+		c.stopVideo()
 		if p != nil {
 			p.Leave(reason)
 		}

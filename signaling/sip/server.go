@@ -72,6 +72,8 @@ type Config struct {
 	SRTPOverPlain bool
 	// Limits are the flood and scanner protections; nil applies none.
 	Limits *Limits
+	// Video carries calls' video; nil is audio only.
+	Video *VideoConfig
 	// JitterMin and JitterMax bound the adaptive jitter buffer (0: defaults).
 	JitterMin, JitterMax time.Duration
 	Metrics              *metrics.Metrics
@@ -485,16 +487,26 @@ func (s *Server) onInfo(req *sip.Request, tx sip.ServerTransaction) {
 	if h := req.ContentType(); h != nil {
 		ct = h.Value()
 	}
-	if len(req.Body()) == 0 || strings.Contains(strings.ToLower(ct), "media_control") {
-		// An empty INFO is a keep-alive; media_control+xml
-		// (picture_fast_update) is for video, which comes later.
+	if len(req.Body()) == 0 {
+		s.respond(req, tx, 200, "OK") // an empty INFO is a keep-alive
+		return
+	}
+	if isMediaControl(ct) {
+		fast, err := parseMediaControl(req.Body())
+		if err != nil {
+			s.respond(req, tx, 400, "Bad Request", warning(err))
+			return
+		}
 		s.respond(req, tx, 200, "OK")
+		if fast {
+			c.pictureFastUpdate()
+		}
 		return
 	}
 	digits, err := parseInfoDTMF(ct, req.Body())
 	switch {
 	case errors.Is(err, errInfoUnsupported):
-		s.respond(req, tx, 415, "Unsupported Media Type", sip.NewHeader("Accept", "application/dtmf-relay, application/dtmf"))
+		s.respond(req, tx, 415, "Unsupported Media Type", sip.NewHeader("Accept", "application/dtmf-relay, application/dtmf, application/media_control+xml"))
 		return
 	case err != nil:
 		s.respond(req, tx, 400, "Bad Request", warning(err))
