@@ -304,6 +304,7 @@ type conferenceInfo struct {
 	Locked      bool   `json:"locked"`
 	GuestsMuted bool   `json:"guests_muted"`
 	HostPresent bool   `json:"host_present"`
+	Layout      string `json:"layout"`
 }
 
 func (d *daemon) participants(t *testing.T, number, token string) []participantInfo {

@@ -125,3 +125,125 @@ func TestVideoFourPartyLayout(t *testing.T) {
 		})
 	}
 }
+
+// slateView checks a slate: text (near-white pixels) on a dark background
+// and nothing of the meeting (none of the given colours anywhere).
+func slateView(hidden ...color.RGBA) viewCheck {
+	return func(img image.Image) string {
+		var problems []string
+		for _, c := range hidden {
+			if hits := findColour(img, c, colourTol, 32); len(hits) > 0 {
+				problems = append(problems, fmt.Sprintf("the meeting's colour %v shows at %d points", c, len(hits)))
+			}
+		}
+		bright, dark := brightDark(img)
+		if bright < 200 || dark < 0.8 {
+			problems = append(problems, fmt.Sprintf("no slate text: %d near-white pixels, %.0f %% dark", bright, dark*100))
+		}
+		return strings.Join(problems, "; ")
+	}
+}
+
+// brightDark counts near-white pixels (text) and the share of dark ones.
+func brightDark(img image.Image) (bright int, darkShare float64) {
+	b := img.Bounds()
+	dark := 0
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			r, g, bl, _ := img.At(x, y).RGBA()
+			switch {
+			case r > 0xc000 && g > 0xc000 && bl > 0xc000:
+				bright++
+			case r < 0x5000 && g < 0x5000 && bl < 0x5000:
+				dark++
+			}
+		}
+	}
+	return bright, float64(dark) / float64(b.Dx()*b.Dy())
+}
+
+// TestVideoSlatesUntilAdmitted: in an autolock room a caller keying the PIN
+// and then waiting in the lobby sees a slate and nothing of the meeting,
+// and the meeting does not see them; once a host admits them through the
+// control API they see the host, and transform_layout changes what they see.
+func TestVideoSlatesUntilAdmitted(t *testing.T) {
+	requireVideoTools(t, "baresip", "ffmpeg")
+	cfg := defaultConfig()
+	cfg.Video.FPS = 15
+	room := pinRoom(t, "3003", "autolock", true)
+	room.Layout = "4:0"
+	cfg.Rooms = []RoomConfig{room}
+	d := startDaemon(t, cfg)
+	clipDir := t.TempDir()
+	host := startVideoPhone(t, videoPhoneOpts{Name: "host", Video: makeColourVideo(t, clipDir, "host", colourRed, 640, 360, 30, 60),
+		VideoCodecs: "VP8", Silent: true, Seconds: 60, Dial: "sip:3003@" + d.SIPAddr})
+	d.waitLogCount(t, videoStartedRe, 1, 15*time.Second)
+	host.waitLog(t, videoRxRe, 15*time.Second)
+	host.sendDTMF(t, hostPIN+"#")
+	ctl := d.token(t, "3003", hostPIN, "Control", "HOST")
+	d.waitParticipant(t, "3003", ctl.Token, "host in the meeting", 10*time.Second, func(p participantInfo) bool {
+		return p.Protocol == "sip" && p.Role == "host" && p.State == "in"
+	})
+
+	guest := startVideoPhone(t, videoPhoneOpts{Name: "guest", Video: makeColourVideo(t, clipDir, "guest", colourGreen, 640, 360, 30, 60),
+		VideoCodecs: "VP8", Silent: true, Seconds: 60, Dial: "sip:3003@" + d.SIPAddr})
+	d.waitLogCount(t, videoStartedRe, 2, 15*time.Second)
+	pinSlate := waitView(t, guest, 15*time.Second, slateView(colourRed))
+	guest.sendDTMF(t, guestPIN+"#")
+	g := d.waitParticipant(t, "3003", ctl.Token, "guest in the lobby", 10*time.Second, func(p participantInfo) bool {
+		return p.Protocol == "sip" && p.Role == "guest" && p.State == "lobby"
+	})
+	waitView(t, guest, 10*time.Second, func(img image.Image) string {
+		if why := slateView(colourRed)(img); why != "" {
+			return why
+		}
+		if differing(img, pinSlate) < 200 {
+			return "the lobby slate looks like the PIN slate"
+		}
+		return ""
+	})
+	// The host does not see the caller waiting: its view has no green.
+	waitView(t, host, 5*time.Second, func(img image.Image) string {
+		if hits := findColour(img, colourGreen, colourTol, 32); len(hits) > 0 {
+			return fmt.Sprintf("the waiting guest's colour shows at %d points", len(hits))
+		}
+		return ""
+	})
+
+	d.apiOK(t, "POST", "3003", "participants/"+g.UUID+"/unlock", ctl.Token, nil)
+	waitView(t, guest, 15*time.Second, gridView([]*color.RGBA{&colourRed, nil, nil, nil}, colourGreen))
+	waitView(t, host, 15*time.Second, gridView([]*color.RGBA{&colourGreen, nil, nil, nil}, colourRed))
+
+	// 1:0 shows the one other participant over the whole picture.
+	d.apiOK(t, "POST", "3003", "transform_layout", ctl.Token, map[string]string{"layout": "1:0"})
+	waitView(t, guest, 10*time.Second, func(img image.Image) string {
+		for _, at := range [][2]float64{{0.25, 0.25}, {0.75, 0.75}, {0.8, 0.3}} {
+			if got := sampleCell(img, at[0], at[1]); !colourNear(got, colourRed, colourTol) {
+				return fmt.Sprintf("at %v the picture is %v, want the host's red over the whole 1:0 picture", at, got)
+			}
+		}
+		return ""
+	})
+	if c := d.conference(t, "3003", ctl.Token); c.Layout != "1:0" {
+		t.Fatalf("conference layout %q after transform_layout, want 1:0", c.Layout)
+	}
+}
+
+// differing counts pixels whose brightness differs clearly between a and b.
+func differing(a, b image.Image) int {
+	n := 0
+	ab, bb := a.Bounds(), b.Bounds()
+	if ab != bb {
+		return ab.Dx() * ab.Dy()
+	}
+	for y := ab.Min.Y; y < ab.Max.Y; y++ {
+		for x := ab.Min.X; x < ab.Max.X; x++ {
+			r1, _, _, _ := a.At(x, y).RGBA()
+			r2, _, _, _ := b.At(x, y).RGBA()
+			if d := int(r1) - int(r2); d > 0x4000 || d < -0x4000 {
+				n++
+			}
+		}
+	}
+	return n
+}

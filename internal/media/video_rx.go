@@ -372,6 +372,7 @@ func (r *videoReceiver) feed(seq uint16, ts uint32, marker bool, payload []byte)
 	// A broken frame: the frames after it refer to it, so wait for a
 	// keyframe and ask for one.
 	r.s.c.broken.Add(1)
+	r.s.m.VideoFramesBroken.Add(1)
 	if !errors.Is(err, ErrFrameLoss) {
 		r.s.countInvalid(metrics.InvalidDecode, r.latched) // a VP8 keyframe of absurd size
 	}
@@ -401,6 +402,7 @@ func (r *videoReceiver) frame(au []byte, key, params bool) {
 	pic, err := r.cfg.dec.Decode(au)
 	if err != nil {
 		s.c.decodeErrors.Add(1)
+		s.m.VideoDecodeErrors.Add(1)
 		s.countInvalid(metrics.InvalidDecode, r.latched)
 		r.needKeyframe()
 		return
@@ -412,6 +414,7 @@ func (r *videoReceiver) frame(au []byte, key, params bool) {
 	if pic != nil && s.cfg.Sink != nil {
 		s.cfg.Sink.WriteFrame(pic)
 		s.c.decoded.Add(1)
+		s.m.VideoFramesDecoded.Add(1)
 	}
 }
 
@@ -439,11 +442,13 @@ func (r *videoReceiver) requestKeyframe(now time.Time) {
 		r.firSeq++
 		if s.sendRTCP(now, false, nil, fir) {
 			s.c.firOut.Add(1)
+			s.m.VideoKeyframeAsksOut.Add(1)
 		}
 		return
 	}
 	if s.sendRTCP(now, false, nil, &rtcp.PictureLossIndication{SenderSSRC: s.ssrc, MediaSSRC: r.ssrc}) {
 		s.c.pliOut.Add(1)
+		s.m.VideoKeyframeAsksOut.Add(1)
 	}
 }
 
@@ -485,6 +490,7 @@ func (r *videoReceiver) sendNACKs(now time.Time) {
 	nack := &rtcp.TransportLayerNack{SenderSSRC: s.ssrc, MediaSSRC: r.ssrc, Nacks: rtcp.NackPairsFromSequenceNumbers(seqs)}
 	if s.sendRTCP(now, false, nil, nack) {
 		s.c.nacksOut.Add(1)
+		s.m.VideoNACKsOut.Add(1)
 		s.c.nackedOut.Add(uint64(len(seqs)))
 	}
 }

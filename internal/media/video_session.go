@@ -289,6 +289,7 @@ func NewVideoSession(cfg VideoSessionConfig) (*VideoSession, error) {
 		hold: !remote.IsValid(), fb: cfg.Feedback, dec: dec, srtp: srx}
 	s.rx = newVideoReceiver(s, rc)
 	s.rx.begin(s.now())
+	s.m.VideoDecodersActive.Add(1)
 	s.wg.Add(1)
 	go s.rx.loop()
 	if s.rtcpConn != nil {
@@ -303,6 +304,7 @@ func NewVideoSession(cfg VideoSessionConfig) (*VideoSession, error) {
 func (s *VideoSession) Close() error {
 	s.closeOnce.Do(func() {
 		s.closing.Store(true)
+		s.m.VideoDecodersActive.Add(-1)
 		s.txMu.Lock()
 		s.tx.closed = true
 		s.tx.srtpCfg.wipe()

@@ -60,6 +60,7 @@ func (s *VideoSession) handleRTCP(b []byte, from netip.AddrPort, now time.Time, 
 	keyframe := false
 	if fb.pli > 0 {
 		s.c.pliIn.Add(uint64(fb.pli))
+		s.m.VideoKeyframeAsksIn.Add(uint64(fb.pli))
 		keyframe = true
 	}
 	if fb.nFIR > 0 && s.newFIR(fb.firs[:fb.nFIR]) {
@@ -121,6 +122,7 @@ func (s *VideoSession) newFIR(firs []firRequest) bool {
 		}
 		s.firSeen[f.sender] = f.seq
 		s.c.firIn.Add(1)
+		s.m.VideoKeyframeAsksIn.Add(1)
 		fresh = true
 	}
 	return fresh

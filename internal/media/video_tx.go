@@ -262,6 +262,7 @@ func (s *VideoSession) resend(seqs []uint16, now time.Time) {
 		resent++
 	}
 	s.c.resent.Add(resent)
+	s.m.VideoResent.Add(resent)
 	s.c.resendMissed.Add(missed)
 }
 

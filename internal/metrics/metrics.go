@@ -83,6 +83,15 @@ type Metrics struct {
 	AudioUnderruns     atomic.Uint64 // mixer input starved
 	AudioConcealed     atomic.Uint64 // frames of loss concealment played for lost or late packets
 
+	VideoDecodersActive  atomic.Int64  // video legs decoding what their caller sends
+	VideoFramesDecoded   atomic.Uint64 // pictures decoded from callers
+	VideoDecodeErrors    atomic.Uint64 // frames the decoder refused (corrupt, absurd size)
+	VideoFramesBroken    atomic.Uint64 // frames given up because packets were lost
+	VideoKeyframeAsksOut atomic.Uint64 // PLI/FIR we sent to callers
+	VideoKeyframeAsksIn  atomic.Uint64 // PLI/FIR callers sent us
+	VideoNACKsOut        atomic.Uint64 // generic NACKs we sent
+	VideoResent          atomic.Uint64 // packets resent for callers' NACKs
+
 	// Jitter is the interarrival jitter (RFC 3550 6.4.1) of inbound streams, in seconds.
 	Jitter prometheus.Histogram
 	// MixerTick is the duration of one audio mixer tick, in seconds.
@@ -151,6 +160,13 @@ var (
 	descAudioDropped  = prometheus.NewDesc("vmrd_audio_frames_dropped_total", "Audio frames dropped because a mixer input was full.", nil, nil)
 	descAudioUnderrun = prometheus.NewDesc("vmrd_audio_underruns_total", "Mixer ticks where an input had no audio ready.", nil, nil)
 	descAudioConceal  = prometheus.NewDesc("vmrd_audio_concealed_frames_total", "20 ms frames of loss concealment played in place of lost or late packets.", nil, nil)
+	descVideoDecoders = prometheus.NewDesc("vmrd_video_decoders_active", "Video decoders running now (one per caller sending video).", nil, nil)
+	descVideoDecoded  = prometheus.NewDesc("vmrd_video_frames_decoded_total", "Pictures decoded from callers.", nil, nil)
+	descVideoDecErr   = prometheus.NewDesc("vmrd_video_decode_errors_total", "Frames from callers the decoder refused (corrupt bitstream, absurd size); each asks the caller for a keyframe.", nil, nil)
+	descVideoBroken   = prometheus.NewDesc("vmrd_video_frames_broken_total", "Frames from callers given up because packets were lost and not repaired by NACK.", nil, nil)
+	descVideoKeyAsks  = prometheus.NewDesc("vmrd_video_keyframe_requests_total", "Keyframe requests (RTCP PLI or FIR) by direction: out (we asked a caller), in (a caller asked us).", []string{"direction"}, nil)
+	descVideoNACKs    = prometheus.NewDesc("vmrd_video_nacks_sent_total", "Generic NACKs sent to callers for missing video packets.", nil, nil)
+	descVideoResent   = prometheus.NewDesc("vmrd_video_packets_resent_total", "Video packets resent because a caller's NACK asked for them.", nil, nil)
 )
 
 type collector struct{ m *Metrics }
@@ -158,7 +174,8 @@ type collector struct{ m *Metrics }
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descCallsActive, descCallsTotal, descRoomsActive, descParticipants,
 		descSIPRequests, descSIPMalformed, descSIPDropped, descRTPPackets, descRTPBytes, descRTPLost, descRTPLate,
-		descRTPInvalid, descRTCPPackets, descAudioDropped, descAudioUnderrun, descAudioConceal} {
+		descRTPInvalid, descRTCPPackets, descAudioDropped, descAudioUnderrun, descAudioConceal,
+		descVideoDecoders, descVideoDecoded, descVideoDecErr, descVideoBroken, descVideoKeyAsks, descVideoNACKs, descVideoResent} {
 		ch <- d
 	}
 }
@@ -195,4 +212,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descAudioDropped, m.AudioFramesDropped.Load())
 	counter(descAudioUnderrun, m.AudioUnderruns.Load())
 	counter(descAudioConceal, m.AudioConcealed.Load())
+	gauge(descVideoDecoders, m.VideoDecodersActive.Load())
+	counter(descVideoDecoded, m.VideoFramesDecoded.Load())
+	counter(descVideoDecErr, m.VideoDecodeErrors.Load())
+	counter(descVideoBroken, m.VideoFramesBroken.Load())
+	counter(descVideoKeyAsks, m.VideoKeyframeAsksOut.Load(), "out")
+	counter(descVideoKeyAsks, m.VideoKeyframeAsksIn.Load(), "in")
+	counter(descVideoNACKs, m.VideoNACKsOut.Load())
+	counter(descVideoResent, m.VideoResent.Load())
 }
