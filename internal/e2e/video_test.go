@@ -85,24 +85,39 @@ func gridView(cells []*color.RGBA, own color.RGBA) viewCheck {
 }
 
 // TestVideoFourPartyLayout: four phones in a 4:0 room each see the other
-// three in the cells of their join order and never themselves, for VP8 and
-// H.264 (packetization mode 0, what baresip's H264 account setting gives).
+// three in the cells of their join order and never themselves, with VP8 and
+// with H.264 in packetization mode 0 (baresip's H264 account setting) and
+// mode 1 (the phones' offers filtered down to it on the way to vmrd).
 func TestVideoFourPartyLayout(t *testing.T) {
 	requireVideoTools(t, "baresip", "ffmpeg")
-	for _, codec := range []string{"VP8", "H264"} {
-		t.Run(codec, func(t *testing.T) {
+	cases := []struct {
+		name    string
+		account string // the phones' video_codecs
+		mode1   bool   // filter the offers down to H.264 packetization mode 1
+		want    string // the phones' encoder and decoder, as baresip logs them
+	}{
+		{"VP8", "VP8", false, "VP8"},
+		{"H264 mode 0", "H264", false, "H264 packetization-mode=0"},
+		{"H264 mode 1", "", true, "H264 packetization-mode=1"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
 			cfg := defaultConfig()
 			cfg.Video.Layout = "4:0"
 			cfg.Video.FPS = 15 // four encoders and four phones share two cores
 			d := startDaemon(t, cfg)
+			dial := "sip:1001@" + d.SIPAddr
+			if c.mode1 {
+				f := startSDPFilter(t, d.SIPPort, onlyH264Mode(1))
+				dial = fmt.Sprintf("sip:1001@127.0.0.1:%d", f.Port)
+			}
 			clipDir := t.TempDir()
 			var phones []*videoPhone
-			for i, c := range videoColours {
+			for i, col := range videoColours {
 				name := fmt.Sprintf("phone%d", i)
 				phones = append(phones, startVideoPhone(t, videoPhoneOpts{
-					Name: name, Video: makeColourVideo(t, clipDir, name, c, 640, 360, 30, 60),
-					VideoCodecs: codec, Silent: true, Seconds: 60,
-					Dial: "sip:1001@" + d.SIPAddr,
+					Name: name, Video: makeColourVideo(t, clipDir, name, col, 640, 360, 30, 60),
+					VideoCodecs: c.account, Silent: true, Seconds: 60, Dial: dial,
 				}))
 				// One at a time, so that the join order is the phone order.
 				d.waitLogCount(t, videoStartedRe, i+1, 15*time.Second)
@@ -116,8 +131,8 @@ func TestVideoFourPartyLayout(t *testing.T) {
 				}
 				cells = append(cells, nil) // three others: the fourth cell is empty
 				waitView(t, p, 20*time.Second, gridView(cells, videoColours[i]))
-				if enc, dec := p.videoCodecs(); !strings.HasPrefix(enc, codec) || !strings.HasPrefix(dec, codec) {
-					t.Errorf("%s uses encoder %q and decoder %q, want %s", p.opts.Name, enc, dec, codec)
+				if enc, dec := p.videoCodecs(); enc != c.want || dec != c.want {
+					t.Errorf("%s uses encoder %q and decoder %q, want %q", p.opts.Name, enc, dec, c.want)
 				}
 			}
 			// Four distinct views: four encoders, no more.
