@@ -427,14 +427,20 @@ func (r *videoReceiver) needKeyframe() {
 
 // requestKeyframe sends a pending request if the rate limit allows: PLI
 // (RFC 4585 section 6.3.1), or FIR (RFC 5104 section 4.3.1) when the peer
-// offered only that. Without either negotiated we still send PLI, which
-// most endpoints honour.
+// offered only that. Without either negotiated we ask out of band (SIP
+// INFO) when the signaling can, else we still send PLI, which most
+// endpoints honour.
 func (r *videoReceiver) requestKeyframe(now time.Time) {
 	if !r.ssrcLocked || !r.kf.due(now) {
 		return
 	}
 	s := r.s
 	r.kf.done(now)
+	if oob := s.cfg.RequestKeyframeOutOfBand; oob != nil && !r.cfg.fb.PLI && !r.cfg.fb.FIR {
+		oob()
+		s.m.VideoKeyframeAsksOut.Add(1)
+		return
+	}
 	if !r.cfg.fb.PLI && r.cfg.fb.FIR {
 		// Section 4.3.1.2: a new request gets a new sequence number.
 		fir := &rtcp.FullIntraRequest{SenderSSRC: s.ssrc, MediaSSRC: 0,

@@ -90,6 +90,11 @@ type VideoSessionConfig struct {
 	// caller rate-limits keyframes.
 	OnKeyframeRequest func()
 	OnBitrate         func(bps int)
+	// RequestKeyframeOutOfBand asks the peer for a keyframe by other means
+	// than RTCP (SIP INFO picture_fast_update, RFC 5168) when the peer
+	// negotiated neither PLI nor FIR; nil sends PLI anyway. It is rate
+	// limited like PLI, runs on the receive goroutine and must not block.
+	RequestKeyframeOutOfBand func()
 	MaxFrameBytes     int // largest assembled frame; 0 = DefaultMaxVideoFrame
 	// MaxDelay is how long a missing packet holds up the ones behind it
 	// before its frame is given up: 0 = DefaultVideoReorderDelay, or

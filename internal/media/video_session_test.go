@@ -1035,3 +1035,24 @@ func TestVideoSessionDefaultDecoder(t *testing.T) {
 		})
 	}
 }
+
+// An endpoint that negotiated neither PLI nor FIR is asked out of band
+// (the SIP layer's INFO picture_fast_update), not with RTCP.
+func TestVideoSessionKeyframeOutOfBand(t *testing.T) {
+	var asked atomic.Int32
+	l := newVideoLeg(t, vp8Test, false, func(c *VideoSessionConfig) {
+		c.Feedback = VideoFeedback{}
+		c.RequestKeyframeOutOfBand = func() { asked.Add(1) }
+	})
+	key, kp := l.frame(t, true, 1)
+	_, pp := l.frame(t, false, 2)
+	l.send(t, kp...)
+	l.waitAUs(t, [][]byte{key})
+	l.send(t, pp[1:]...) // a lost head: a broken frame
+	_, pp2 := l.frame(t, false, 3)
+	l.send(t, pp2...)
+	eventually(t, "out-of-band keyframe request", func() bool { return asked.Load() == 1 })
+	if st := l.s.Stats(); st.PLIOut+st.FIROut != 0 {
+		t.Fatalf("RTCP keyframe requests sent as well: %+v", st)
+	}
+}

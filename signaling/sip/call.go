@@ -53,6 +53,8 @@ type call struct {
 	// vports are the video stream's ports, owned until its session takes them.
 	vports   *media.Ports
 	videoLeg atomic.Pointer[videoLeg]
+	// fastUpdateBusy: a picture_fast_update INFO of ours is in flight.
+	fastUpdateBusy atomic.Bool
 
 	mu          sync.Mutex
 	neg         *sdp.Negotiation // the audio in force

@@ -1,10 +1,14 @@
 package sip
 
 import (
+	"context"
+	"time"
+
 	"bytes"
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"github.com/emiago/sipgo/sip"
 	"io"
 	"strings"
 )
@@ -79,4 +83,39 @@ func (c *call) pictureFastUpdate() {
 	if v := c.videoLeg.Load(); v != nil {
 		v.forceKeyframe()
 	}
+}
+
+// fastUpdateBody is the RFC 5168 request for a keyframe.
+const fastUpdateBody = `<?xml version="1.0" encoding="utf-8" ?>
+<media_control>
+  <vc_primitive>
+    <to_encoder>
+      <picture_fast_update/>
+    </to_encoder>
+  </vc_primitive>
+</media_control>
+`
+
+// askFastUpdate asks the caller for a keyframe with SIP INFO, for
+// endpoints that negotiated no RTCP keyframe request (PLI or FIR). The
+// video session rate-limits it; one INFO is in flight at a time.
+func (c *call) askFastUpdate() {
+	if callState(c.state.Load()) != stateConfirmed || !c.fastUpdateBusy.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer c.fastUpdateBusy.Store(false)
+		req := c.newRequest(sip.INFO)
+		req.AppendHeader(sip.NewHeader("Content-Type", "application/media_control+xml"))
+		req.SetBody([]byte(fastUpdateBody))
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		res, err := c.do(ctx, req)
+		switch {
+		case err != nil:
+			c.log.Debug("picture_fast_update INFO not answered", "err", err)
+		case res.StatusCode >= 300:
+			c.log.Debug("picture_fast_update INFO refused", "code", res.StatusCode)
+		}
+	}()
 }

@@ -160,8 +160,11 @@ func (c *call) startVideo(v *sdp.Video) error {
 		Sink:              leg,
 		OnKeyframeRequest: leg.forceKeyframe,
 		OnBitrate:         leg.setBitrate,
-		Metrics:           c.s.cfg.Metrics,
-		Logger:            c.log.With("stream", "video"),
+		// Endpoints without rtcp-fb pli/ccm fir (older room systems) take
+		// RFC 5168 INFO instead.
+		RequestKeyframeOutOfBand: c.askFastUpdate,
+		Metrics:                  c.s.cfg.Metrics,
+		Logger:                   c.log.With("stream", "video"),
 	})
 	if err != nil {
 		ports.Close()
