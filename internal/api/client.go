@@ -165,6 +165,8 @@ func (a *ClientAPI) routes() {
 	a.mux.Handle(pp+"unmute", only(post, a.verb("unmute", target(func(s *session, id room.ParticipantID) error { return s.actor.SetMuted(id, false) }))))
 	a.mux.Handle(pp+"disconnect", only(post, a.verb("disconnect participant", target(func(s *session, id room.ParticipantID) error { return s.actor.Disconnect(id) }))))
 	a.mux.Handle(pp+"unlock", only(post, a.verb("admit", target(func(s *session, id room.ParticipantID) error { return s.actor.Admit(id) }))))
+	a.mux.Handle(pp+"spotlighton", only(post, a.verb("spotlight on", target(func(s *session, id room.ParticipantID) error { return s.actor.Spotlight(id, true) }))))
+	a.mux.Handle(pp+"spotlightoff", only(post, a.verb("spotlight off", target(func(s *session, id room.ParticipantID) error { return s.actor.Spotlight(id, false) }))))
 	a.mux.Handle(pp+"reject", only(post, a.verb("reject", target(func(s *session, id room.ParticipantID) error { return s.actor.Reject(id) }))))
 	a.mux.HandleFunc("/api/client/", func(w http.ResponseWriter, _ *http.Request) { writeFailure(w, ErrNotFound) })
 }

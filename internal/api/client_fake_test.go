@@ -155,6 +155,13 @@ func (a *fakeActor) MuteGuests(muted bool) error {
 	return a.do(fmt.Sprint("muteguests ", muted), true, func() error { a.room.guestMuted = muted; return nil })
 }
 
+func (a *fakeActor) Spotlight(id room.ParticipantID, on bool) error {
+	return a.do(fmt.Sprint("spotlight ", id, " ", on), true, func() error {
+		_, err := a.find(id)
+		return err
+	})
+}
+
 func (a *fakeActor) SetLayout(name string) error {
 	return a.do("layout "+name, true, func() error {
 		if name != "1:7" && name != "4:0" {

@@ -27,6 +27,9 @@ type Actor interface {
 	Reject(id room.ParticipantID) error
 	SetMuted(id room.ParticipantID, muted bool) error
 	Disconnect(id room.ParticipantID) error
+	// Spotlight keeps a participant in the first free spotlight cell of
+	// every layout (on) or releases them.
+	Spotlight(id room.ParticipantID, on bool) error
 	// SetLayout switches the room's layout (canonical names, "4:0").
 	SetLayout(name string) error
 	Participants() ([]room.Info, error)

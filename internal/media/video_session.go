@@ -95,7 +95,7 @@ type VideoSessionConfig struct {
 	// negotiated neither PLI nor FIR; nil sends PLI anyway. It is rate
 	// limited like PLI, runs on the receive goroutine and must not block.
 	RequestKeyframeOutOfBand func()
-	MaxFrameBytes     int // largest assembled frame; 0 = DefaultMaxVideoFrame
+	MaxFrameBytes            int // largest assembled frame; 0 = DefaultMaxVideoFrame
 	// MaxDelay is how long a missing packet holds up the ones behind it
 	// before its frame is given up: 0 = DefaultVideoReorderDelay, or
 	// DefaultVideoNACKDelay when Feedback.NACK is on.

@@ -38,6 +38,9 @@ type Info struct {
 	Source      string        `json:"source,omitempty"`
 	Encryption  string        `json:"encryption,omitempty"` // "none", "srtp:<suite>", "dtls-srtp"
 	JoinedAt    time.Time     `json:"connect_time"`
+	// Spotlight is the participant's place in the spotlight, 1 for the
+	// first cell; 0 when not spotlit.
+	Spotlight int `json:"spotlight"`
 }
 
 // ConferenceInfo is what the control API shows of a room.

@@ -25,6 +25,7 @@ type Participant struct {
 	role        Role
 	state       State
 	muted       bool
+	spotlight   int // place in the spotlight (1 = first cell), 0 if not spotlit
 	mutedByHost bool
 	leaving     bool // a farewell prompt is playing
 	hungUp      bool // the leg was asked to hang up
@@ -65,7 +66,8 @@ func (p *Participant) stopTimers() {
 // info is the API's view; called on the actor.
 func (p *Participant) info() Info {
 	return Info{ID: p.id, DisplayName: p.name, Role: p.role.String(), State: p.state.String(),
-		Muted: p.muted, Protocol: p.protocol, Source: p.source, Encryption: p.crypto, JoinedAt: p.joinedAt}
+		Muted: p.muted, Protocol: p.protocol, Source: p.source, Encryption: p.crypto, JoinedAt: p.joinedAt,
+		Spotlight: p.spotlight}
 }
 
 // ID is the participant's identifier.

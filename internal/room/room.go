@@ -43,6 +43,7 @@ type roomState struct {
 	closing      bool // shutdown ran: no new participants
 	graceGen     int  // which grace period a grace timer belongs to
 	layout       string
+	spotlight    []ParticipantID // pinned to the first cells, in this order
 }
 
 type subscription struct {
@@ -479,6 +480,10 @@ func (r *Room) remove(st *roomState, p *Participant, reason string) {
 		r.mixer.Remove(p.id)
 	}
 	r.video.Remove(p.id)
+	if i := slices.Index(st.spotlight, p.id); i >= 0 {
+		st.spotlight = slices.Delete(st.spotlight, i, i+1)
+		r.applySpotlight(st) // the others move up
+	}
 	r.count.Store(int64(len(st.participants)))
 	if met := r.m.cfg.Metrics; met != nil && !r.settings.Decoy {
 		met.Participants.Add(-1)

@@ -40,6 +40,10 @@ type VideoMixer interface {
 	// SetLayout switches the room's layout; unknown names are an error
 	// wrapping ErrBadLayout.
 	SetLayout(name string) error
+	// Pin keeps a participant in one cell of every view but their own
+	// (cell is an index into the layout's cells); Unpin releases them.
+	Pin(id ParticipantID, cell int)
+	Unpin(id ParticipantID)
 	// Remove forgets a participant that left.
 	Remove(id ParticipantID)
 	Close() error
@@ -52,6 +56,8 @@ func (noVideo) SetVisible(ParticipantID, bool) {}
 func (noVideo) SetSlate(ParticipantID, Slate)  {}
 func (noVideo) SetLayout(string) error         { return nil }
 func (noVideo) Remove(ParticipantID)           {}
+func (noVideo) Pin(ParticipantID, int)         {}
+func (noVideo) Unpin(ParticipantID)            {}
 func (noVideo) Close() error                   { return nil }
 
 // Video returns the room's compositor, for legs attaching their video.
@@ -108,4 +114,44 @@ func (r *Room) nextLayout(st *roomState) string {
 // transform_layout. Names are canonical ("4:0", not "4+0").
 func (p *Participant) SetLayout(name string) error {
 	return p.act(func(st *roomState) error { return p.room.setLayout(st, p, name) })
+}
+
+// setSpotlight puts a participant in the spotlight or takes them out (host
+// only): spotlit participants keep the first cells of every layout, in the
+// order they were spotlit, whoever speaks. This keeps the sign-language
+// interpreter (and the clinician) in view for the patient.
+func (r *Room) setSpotlight(st *roomState, actor, target *Participant, on bool) error {
+	if err := r.hostAction(actor, map[bool]string{true: "spotlight_on", false: "spotlight_off"}[on], string(target.id)); err != nil {
+		return err
+	}
+	i := slices.Index(st.spotlight, target.id)
+	switch {
+	case on && i < 0:
+		st.spotlight = append(st.spotlight, target.id)
+	case !on && i >= 0:
+		st.spotlight = slices.Delete(st.spotlight, i, i+1)
+		target.spotlight = 0
+		r.video.Unpin(target.id)
+	default:
+		return nil
+	}
+	r.applySpotlight(st)
+	r.publishParticipant(st, ParticipantUpdate, target)
+	return nil
+}
+
+// applySpotlight pins the spotlit participants to cells 0, 1, ... in order.
+func (r *Room) applySpotlight(st *roomState) {
+	for cell, id := range st.spotlight {
+		if p := st.participants[id]; p != nil {
+			p.spotlight = cell + 1
+		}
+		r.video.Pin(id, cell)
+	}
+}
+
+// Spotlight puts participant id in the spotlight or takes them out (host
+// only); the control API's spotlighton and spotlightoff.
+func (p *Participant) Spotlight(id ParticipantID, on bool) error {
+	return p.target(id, func(st *roomState, t *Participant) error { return p.room.setSpotlight(st, p, t, on) })
 }

@@ -2,6 +2,7 @@ package room
 
 import (
 	"errors"
+	"maps"
 	"slices"
 	"sync"
 	"testing"
@@ -13,12 +14,13 @@ type fakeVideo struct {
 	visible map[ParticipantID]bool
 	slate   map[ParticipantID]Slate
 	removed map[ParticipantID]bool
+	pins    map[ParticipantID]int
 	layouts []string
 	closed  bool
 }
 
 func newFakeVideo() *fakeVideo {
-	return &fakeVideo{visible: map[ParticipantID]bool{}, slate: map[ParticipantID]Slate{}, removed: map[ParticipantID]bool{}}
+	return &fakeVideo{visible: map[ParticipantID]bool{}, slate: map[ParticipantID]Slate{}, removed: map[ParticipantID]bool{}, pins: map[ParticipantID]int{}}
 }
 
 func (f *fakeVideo) SetVisible(id ParticipantID, v bool) {
@@ -38,6 +40,24 @@ func (f *fakeVideo) SetLayout(name string) error {
 	defer f.mu.Unlock()
 	f.layouts = append(f.layouts, name)
 	return nil
+}
+
+func (f *fakeVideo) Pin(id ParticipantID, cell int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.pins[id] = cell
+}
+
+func (f *fakeVideo) Unpin(id ParticipantID) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.pins, id)
+}
+
+func (f *fakeVideo) pinned() map[ParticipantID]int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return maps.Clone(f.pins)
 }
 
 func (f *fakeVideo) Remove(id ParticipantID) {
@@ -156,5 +176,48 @@ func TestLayoutChanges(t *testing.T) {
 	}
 	if n != 3 {
 		t.Fatalf("%d layout audit events, want 3", n)
+	}
+}
+
+// Spotlit participants keep the first cells in the order they were spotlit;
+// when one leaves, the next moves up.
+func TestSpotlight(t *testing.T) {
+	fv := newFakeVideo()
+	h := newHarness(t, []Settings{videoPINRoom()}, withVideo(fv))
+	host := h.joinAs("2002", "Clinician", hostPIN)
+	interp := h.joinAs("2002", "Interpreter", guestPIN)
+	patient := h.joinAs("2002", "Patient", guestPIN)
+
+	if err := patient.p.Spotlight(interp.id(), true); !errors.Is(err, ErrNotHost) {
+		t.Fatalf("guest spotlight = %v, want ErrNotHost", err)
+	}
+	for _, c := range []*caller{interp, host} {
+		if err := host.p.Spotlight(c.id(), true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, want := fv.pinned(), map[ParticipantID]int{interp.id(): 0, host.id(): 1}; !maps.Equal(got, want) {
+		t.Fatalf("pins %v, want %v", got, want)
+	}
+	list, err := host.p.Participants()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range list {
+		want := map[ParticipantID]int{interp.id(): 1, host.id(): 2}[i.ID]
+		if i.Spotlight != want {
+			t.Errorf("%s spotlight %d, want %d", i.DisplayName, i.Spotlight, want)
+		}
+	}
+	interp.p.Leave("hung up")
+	h.settle()
+	if cell, ok := fv.pinned()[host.id()]; !ok || cell != 0 {
+		t.Fatalf("pins after the interpreter left %v, want the clinician in cell 0", fv.pinned())
+	}
+	if err := host.p.Spotlight(host.id(), false); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := fv.pinned()[host.id()]; ok {
+		t.Fatal("spotlight off left the pin")
 	}
 }

@@ -152,6 +152,7 @@ func addStats(sum *video.Stats, s video.Stats) {
 type videoState struct {
 	visible bool
 	slate   room.Slate
+	pin     int // cell + 1; 0 when not pinned
 }
 
 // videoRoom is one room's compositor as the room (room.VideoMixer) and
@@ -185,6 +186,24 @@ func (v *videoRoom) SetSlate(id room.ParticipantID, s room.Slate) {
 	st.slate = s
 	v.state[id] = st
 	_ = v.m.SetSlate(string(id), slateText(s, v.lang))
+}
+
+func (v *videoRoom) Pin(id room.ParticipantID, cell int) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	st := v.state[id]
+	st.pin = cell + 1
+	v.state[id] = st
+	_ = v.m.Pin(string(id), cell)
+}
+
+func (v *videoRoom) Unpin(id room.ParticipantID) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	st := v.state[id]
+	st.pin = 0
+	v.state[id] = st
+	_ = v.m.Unpin(string(id))
 }
 
 func (v *videoRoom) SetLayout(name string) error {
@@ -227,6 +246,9 @@ func (v *videoRoom) attach(p *room.Participant, out video.Output) (*videoAttachm
 	st := v.state[p.ID()]
 	_ = v.m.SetSlate(id, slateText(st.slate, v.lang))
 	_ = v.m.SetVisible(id, st.visible)
+	if st.pin > 0 {
+		_ = v.m.Pin(id, st.pin-1)
+	}
 	_ = v.m.SetSpeaking(id, func() bool {
 		s, ok := p.Input().(speaker)
 		return ok && s.Speaking()
