@@ -151,9 +151,7 @@ func serve(args []string, stderr io.Writer) int {
 	}
 	sig := <-sigs
 	for sig == syscall.SIGHUP {
-		if err := svc.Reload(); err != nil {
-			log.Error("reload refused; keeping the running configuration", "err", err)
-		}
+		reload(svc, *path, log)
 		sig = <-sigs
 	}
 	log.Info("draining: calls in progress go on, new calls are refused", "signal", sig.String(), "deadline", cfg.SIP.DrainTimeout)
@@ -189,4 +187,22 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// reload reads the configuration file again and applies it. A file that
+// does not load is refused whole, with every problem in the log, and the
+// running configuration stays.
+func reload(svc *service.Service, path string, log *slog.Logger) {
+	log.Info("reloading configuration", "file", path)
+	cfg, _, err := loadConfig(path)
+	if err != nil {
+		log.Error("reload refused; keeping the running configuration", "err", err)
+		return
+	}
+	for _, w := range cfg.Warnings() {
+		log.Warn("config: " + w)
+	}
+	if _, err := svc.Reload(cfg); err != nil {
+		log.Error("reload refused; keeping the running configuration", "err", err)
+	}
 }

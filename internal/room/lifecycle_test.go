@@ -543,3 +543,40 @@ func TestSetAudioFormat(t *testing.T) {
 		t.Fatalf("format change after leaving: %v", err)
 	}
 }
+
+// A reloaded configuration applies to new joins while the meeting goes on;
+// a removed room takes no new callers but its meeting continues.
+func TestReloadedSettingsApplyToNewJoins(t *testing.T) {
+	h := newHarness(t, []Settings{openRoom(10)})
+	first := h.join("1001", "First")
+	if first.state() != StateIn {
+		t.Fatalf("first caller is %s, want in", first.state())
+	}
+	changed := pinRoom(3)
+	changed.Number = "1001"
+	h.mu.Lock()
+	h.rooms["1001"] = changed
+	h.mu.Unlock()
+
+	second := h.join("1001", "Second")
+	if second.state() != StateIVR {
+		t.Fatalf("a caller after the reload is %s, want ivr (the room now has a PIN)", second.state())
+	}
+	if first.state() != StateIn {
+		t.Fatalf("the reload moved the first caller to %s", first.state())
+	}
+	h.join("1001", "Third")
+	if _, err := h.dial("1001", "Fourth"); !errors.Is(err, ErrRoomFull) {
+		t.Fatalf("fourth caller: %v, want ErrRoomFull (max_participants 3 after the reload)", err)
+	}
+
+	h.mu.Lock()
+	delete(h.rooms, "1001")
+	h.mu.Unlock()
+	if _, err := h.dial("1001", "Late"); !errors.Is(err, ErrNoSuchRoom) {
+		t.Fatalf("a caller to a removed room: %v, want ErrNoSuchRoom", err)
+	}
+	if first.state() != StateIn {
+		t.Fatalf("removing the room ended the meeting: first caller is %s", first.state())
+	}
+}

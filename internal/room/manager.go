@@ -123,7 +123,7 @@ func (m *Manager) Join(ctx context.Context, req JoinRequest) (*Participant, erro
 		if err != nil {
 			return nil, err
 		}
-		p, err := r.join(ctx, req, m.newID(), nil)
+		p, err := r.join(ctx, req, m.newID(), nil, settings)
 		if errors.Is(err, errRoomStopping) {
 			// The room emptied and stopped between our lookup and our
 			// command; the next pass starts a new actor.
@@ -163,7 +163,7 @@ func (m *Manager) JoinAPI(ctx context.Context, number, pin, displayName, source 
 		if err != nil {
 			return nil, err
 		}
-		p, err := r.join(ctx, req, m.newID(), &role)
+		p, err := r.join(ctx, req, m.newID(), &role, settings)
 		if errors.Is(err, errRoomStopping) {
 			continue
 		}

@@ -67,7 +67,8 @@ func newRoom(s Settings, mixer Mixer, video VideoMixer, m *Manager, log *slog.Lo
 }
 
 func (r *Room) String() string {
-	return fmt.Sprintf("Room(%s %q %s, %d participants)", r.settings.Number, r.settings.Name, r.settings.Type, r.count.Load())
+	// Only the number: the other settings belong to the actor (adopt).
+	return fmt.Sprintf("Room(%s, %d participants)", r.settings.Number, r.count.Load())
 }
 
 // run is the actor loop. It ends when the last participant leaves.
@@ -222,7 +223,11 @@ func (r *Room) publishConference(st *roomState) {
 // join adds a participant. role is set for API participants, whose PIN
 // was checked already; media callers start in the voice menu of a room
 // with PINs.
-func (r *Room) join(ctx context.Context, req JoinRequest, id ParticipantID, role *Role) (*Participant, error) {
+//
+// settings are the room's configuration as the join found it: after a
+// reload they replace the running room's, so that changes apply to new
+// joins while the meeting goes on.
+func (r *Room) join(ctx context.Context, req JoinRequest, id ParticipantID, role *Role, settings Settings) (*Participant, error) {
 	var (
 		p   *Participant
 		err error
@@ -232,6 +237,7 @@ func (r *Room) join(ctx context.Context, req JoinRequest, id ParticipantID, role
 			err = errRoomStopping
 			return
 		}
+		r.adopt(settings)
 		if st.closing {
 			err = ErrClosed
 			return
@@ -593,4 +599,21 @@ func (r *Room) shutdown() {
 		}
 	})
 	<-r.done
+}
+
+// adopt takes reloaded settings for the room (on the actor). The number and
+// the decoy flag never change; everything else applies from now on: to
+// this join and later ones, the next grace period, the next prompts.
+func (r *Room) adopt(s Settings) {
+	if s.Number != r.settings.Number || s.Decoy != r.settings.Decoy || settingsEqual(s, r.settings) {
+		return
+	}
+	r.log.Info("room settings changed: they apply to new joins", "type", s.Type.String(), "max_participants", s.MaxParticipants)
+	r.settings = s
+}
+
+func settingsEqual(a, b Settings) bool {
+	return a.Name == b.Name && a.MaxParticipants == b.MaxParticipants && a.Type == b.Type &&
+		a.Language == b.Language && a.GracePeriod == b.GracePeriod && a.Layout == b.Layout &&
+		slices.Equal(a.Layouts, b.Layouts)
 }

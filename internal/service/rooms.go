@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"sync/atomic"
 
 	"vmrd/configs"
 	"vmrd/internal/api"
@@ -55,13 +56,13 @@ func pinRules(cfg *config.Config) (map[room.Number]*pin.Rule, error) {
 // verifier lets the room check PINs with the pin package's limits.
 type verifier struct {
 	v     *pin.Verifier
-	rules map[room.Number]*pin.Rule
+	rules atomic.Pointer[map[room.Number]*pin.Rule] // replaced on reload
 }
 
 func (pv *verifier) Verify(ctx context.Context, s room.Settings, source, entered string) (room.Role, error) {
 	var rule *pin.Rule
 	if !s.Decoy {
-		rule = pv.rules[s.Number]
+		rule = (*pv.rules.Load())[s.Number]
 	}
 	role, err := pv.v.Check(ctx, string(s.Number), sourceAddr(source), entered, rule)
 	if err != nil {

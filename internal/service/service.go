@@ -40,6 +40,11 @@ type Service struct {
 	audit    *auditLog
 	pins     *pin.Verifier
 	certs    *certStore
+	verifier *verifier
+	// live is the configuration rooms are built from; SIGHUP replaces it
+	// (Reload). s.cfg stays the one the process started with: listeners,
+	// ports and limits change only with a restart.
+	live atomic.Pointer[config.Config]
 	video    *videoRooms
 	ready    atomic.Bool
 	draining atomic.Bool
@@ -48,6 +53,7 @@ type Service struct {
 // New builds vmrd from a validated configuration. Nothing listens yet.
 func New(cfg *config.Config, log *slog.Logger, version string) (*Service, error) {
 	s := &Service{cfg: cfg, log: log, metrics: metrics.New()}
+	s.live.Store(cfg)
 
 	lo, hi := cfg.Media.PortRange()
 	bind := net.ParseIP(cfg.Media.BindIP)
@@ -56,6 +62,8 @@ func New(cfg *config.Config, log *slog.Logger, version string) (*Service, error)
 		return nil, fmt.Errorf("media ports: %w", err)
 	}
 	rules, err := pinRules(cfg)
+	s.verifier = &verifier{v: s.pins}
+	s.verifier.rules.Store(&rules)
 	if err != nil {
 		return nil, err
 	}
@@ -86,7 +94,7 @@ func New(cfg *config.Config, log *slog.Logger, version string) (*Service, error)
 		Lookup:         s.lookupRoom,
 		NewMixer:       s.newMixer,
 		NewVideoMixer:  s.video.newMixer,
-		Verifier:       &verifier{v: s.pins, rules: rules},
+		Verifier:       s.verifier,
 		UnknownAsDecoy: cfg.Security.UnknownRooms != "reject",
 		Audit:          s.audit.Room,
 		Metrics:        s.metrics,
@@ -175,21 +183,23 @@ func New(cfg *config.Config, log *slog.Logger, version string) (*Service, error)
 }
 
 func (s *Service) lookupRoom(n room.Number) (room.Settings, bool) {
-	r, ok := s.cfg.Room(string(n))
+	cfg := s.current()
+	r, ok := cfg.Room(string(n))
 	if !ok {
 		return room.Settings{}, false
 	}
-	return roomSettings(s.cfg, r), true
+	return roomSettings(cfg, r), true
 }
 
 // roomEncryption is a room's SRTP policy. An unknown number gets what a
 // PIN room gets, so that the decoy answers alike.
 func (s *Service) roomEncryption(n room.Number) sdp.Policy {
-	r, ok := s.cfg.Room(string(n))
+	cfg := s.current()
+	r, ok := cfg.Room(string(n))
 	if !ok {
 		r = &config.Room{Type: config.RoomPIN}
 	}
-	p, err := sdp.ParsePolicy(s.cfg.RoomEncryption(r))
+	p, err := sdp.ParsePolicy(cfg.RoomEncryption(r))
 	if err != nil {
 		return sdp.EncryptionRequired // validated at start; never weaker by accident
 	}
@@ -197,8 +207,9 @@ func (s *Service) roomEncryption(n room.Number) sdp.Policy {
 }
 
 func (s *Service) roomCodecs(n room.Number) []codec.AudioCodec {
-	r, ok := s.cfg.Room(string(n))
-	names := s.cfg.Audio.Codecs
+	cfg := s.current()
+	r, ok := cfg.Room(string(n))
+	names := cfg.Audio.Codecs
 	if ok && len(r.Codecs) > 0 {
 		names = r.Codecs
 	}
@@ -245,19 +256,6 @@ func (s *Service) Start() error {
 
 // Metrics exposes the registry owner (for tests).
 func (s *Service) Metrics() *metrics.Metrics { return s.metrics }
-
-// Reload re-reads what can change without a restart: the SIP TLS
-// certificate. A bad file is refused and the old certificate stays.
-func (s *Service) Reload() error {
-	if s.certs == nil {
-		return nil
-	}
-	if err := s.certs.Reload(); err != nil {
-		return err
-	}
-	s.log.Info("tls certificate reloaded", "cert", s.cfg.SIP.TLS.CertFile)
-	return nil
-}
 
 // Drain stops taking new calls and control API participants (readyz turns
 // 503, OPTIONS and INVITE get 503 with Retry-After) and waits until the

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"vmrd/internal/config"
@@ -73,7 +74,8 @@ func TestVerifierAdapter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := &verifier{v: pin.NewVerifier(pin.Config{}), rules: rules}
+	v := &verifier{v: pin.NewVerifier(pin.Config{})}
+	v.rules.Store(&rules)
 	s := room.Settings{Number: "1001", Type: room.Autolock}
 	for _, tc := range []struct {
 		settings room.Settings
@@ -90,5 +92,35 @@ func TestVerifierAdapter(t *testing.T) {
 		if !errors.Is(err, tc.err) || (err == nil && role != tc.role) {
 			t.Errorf("Verify(decoy=%v, %d digits) = %v, %v; want %v, %v", tc.settings.Decoy, len(tc.entered), role, err, tc.role, tc.err)
 		}
+	}
+}
+
+func TestRestartOnlyChanges(t *testing.T) {
+	parse := func(extra string) *config.Config {
+		t.Helper()
+		cfg, err := config.Parse([]byte("sip: {listen: [\"udp:127.0.0.1:5060\"]}\nmedia: {rtp_ports: \"40000-40999\"}\nrooms: [{number: \"1001\"}]\n"+extra), "vmrd.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	base := parse("")
+	cases := []struct {
+		name  string
+		extra string
+		want  []string
+	}{
+		{"nothing", "", nil},
+		{"rooms only", "video: {layout: \"4:0\"}\n", nil},
+		{"log level", "log: {level: debug}\n", []string{"log changed: it takes effect after a restart"}},
+		{"video codecs", "video: {codecs: [VP8]}\n", []string{"video.codecs changed: it takes effect after a restart"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := restartOnly(base, parse(c.extra))
+			if !slices.Equal(got, c.want) {
+				t.Fatalf("restartOnly = %q, want %q", got, c.want)
+			}
+		})
 	}
 }

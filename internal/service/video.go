@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -41,16 +42,32 @@ func slateText(s room.Slate, lang string) string {
 
 // videoRooms builds and tracks the rooms' compositors.
 type videoRooms struct {
-	cfg     *config.Config
-	layouts *layout.Set
-	log     *slog.Logger
+	live atomic.Pointer[videoConfig] // replaced on reload
+	log  *slog.Logger
 
 	mu     sync.Mutex
 	active map[*videoRoom]struct{}
 	gone   video.Stats // counters of compositors that closed
 }
 
+// videoConfig is what rooms' compositors are built from.
+type videoConfig struct {
+	cfg     *config.Config
+	layouts *layout.Set
+}
+
 func newVideoRooms(cfg *config.Config, log *slog.Logger) (*videoRooms, error) {
+	vc, err := newVideoConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	vr := &videoRooms{log: log, active: map[*videoRoom]struct{}{}}
+	vr.live.Store(vc)
+	return vr, nil
+}
+
+// newVideoConfig builds the layout set of a configuration.
+func newVideoConfig(cfg *config.Config) (*videoConfig, error) {
 	var extra []layout.Layout
 	for _, l := range cfg.Video.Layouts {
 		ll := layout.Layout{Name: l.Name}
@@ -63,7 +80,7 @@ func newVideoRooms(cfg *config.Config, log *slog.Logger) (*videoRooms, error) {
 	if err != nil {
 		return nil, fmt.Errorf("video.layouts: %w", err)
 	}
-	return &videoRooms{cfg: cfg, layouts: set, log: log, active: map[*videoRoom]struct{}{}}, nil
+	return &videoConfig{cfg: cfg, layouts: set}, nil
 }
 
 // newEncoder makes an encoder group's encoder.
@@ -76,21 +93,23 @@ func newEncoder(c codec.VideoCodec, cfg codec.VideoEncoderConfig) (codec.VideoEn
 
 // roomPicture is a room's canvas, frame rate and bitrate.
 func (vr *videoRooms) roomPicture(n room.Number) sipsig.VideoRoom {
-	res, fps := vr.cfg.Video.Resolution, vr.cfg.Video.FPS
-	if r, ok := vr.cfg.Room(string(n)); ok {
+	cfg := vr.live.Load().cfg
+	res, fps := cfg.Video.Resolution, cfg.Video.FPS
+	if r, ok := cfg.Room(string(n)); ok {
 		res, fps = r.Resolution, r.FPS
 	}
 	w, h, ok := config.ParseResolution(res)
 	if !ok {
 		w, h = 1280, 720
 	}
-	return sipsig.VideoRoom{Width: w, Height: h, FPS: fps, Bitrate: vr.cfg.Video.BitrateKbps * 1000}
+	return sipsig.VideoRoom{Width: w, Height: h, FPS: fps, Bitrate: cfg.Video.BitrateKbps * 1000}
 }
 
 // sdpPrefs are the video codecs and limits written into SDP.
 func (vr *videoRooms) sdpPrefs() sdp.VideoPrefs {
-	p := sdp.VideoPrefs{MaxBitrate: vr.cfg.Video.BitrateKbps * 1000}
-	for _, c := range vr.cfg.Video.Codecs {
+	cfg := vr.live.Load().cfg
+	p := sdp.VideoPrefs{MaxBitrate: cfg.Video.BitrateKbps * 1000}
+	for _, c := range cfg.Video.Codecs {
 		p.Codecs = append(p.Codecs, codec.VideoCodec(c))
 	}
 	return p
@@ -98,13 +117,14 @@ func (vr *videoRooms) sdpPrefs() sdp.VideoPrefs {
 
 // newMixer starts the compositor of a room that became active.
 func (vr *videoRooms) newMixer(rs room.Settings) (room.VideoMixer, error) {
-	if !vr.cfg.VideoEnabled() {
+	live := vr.live.Load()
+	if !live.cfg.VideoEnabled() {
 		return nil, nil
 	}
 	pic := vr.roomPicture(rs.Number)
 	m, err := video.New(video.Config{
 		Name: "room " + string(rs.Number), Width: pic.Width, Height: pic.Height, FPS: pic.FPS,
-		Layout: rs.Layout, Layouts: vr.layouts, NewEncoder: newEncoder,
+		Layout: rs.Layout, Layouts: live.layouts, NewEncoder: newEncoder,
 		KeyframeInterval: periodicKeyframes,
 		Logger:           vr.log.With("room", string(rs.Number), "component", "compositor"),
 	})
