@@ -34,9 +34,11 @@ test-unit: setup ## unit tests only
 test-e2e: setup-test ## end-to-end tests with sipp and baresip only
 	go test -count=1 -v $(GOTEST_FLAGS) ./internal/e2e/
 
-bench: setup-test ## benchmarks (mixer, codecs, media, PINs, call rate, PIN attack); figures in the closing notes
+bench: setup-test ## benchmarks (mixers, codecs, media, PINs, call rate, PIN attack, video vs ffmpeg, video room CPU); figures in the closing notes
 	go test -run '^$$' -bench . -benchmem -count=1 ./internal/codec/ ./mixer/audio/ ./internal/media/
 	go test -run '^$$' -bench 'Hash|Check$$' -benchtime 20x -count=1 ./internal/pin/
+	go test -run '^$$' -bench 'Tick|WriteFrame' -benchmem -count=1 ./mixer/video/
+	go test -run '^$$' -bench 'CompareFFmpeg|Latency' -benchtime 600x -count=3 ./mixer/video/
 	go test -count=1 -v -run 'TestBench' -tags bench ./internal/e2e/ ./internal/service/
 
 soak: setup-test ## long run with call churn: daemon goroutines, fds and memory must stay flat (SOAK_DURATION=60s)
