@@ -62,8 +62,6 @@ func New(cfg *config.Config, log *slog.Logger, version string) (*Service, error)
 		return nil, fmt.Errorf("media ports: %w", err)
 	}
 	rules, err := pinRules(cfg)
-	s.verifier = &verifier{v: s.pins}
-	s.verifier.rules.Store(&rules)
 	if err != nil {
 		return nil, err
 	}
@@ -86,6 +84,8 @@ func New(cfg *config.Config, log *slog.Logger, version string) (*Service, error)
 		OnEvent:             s.audit.PIN,
 	})
 	s.metrics.Registry().MustRegister(pinCollector{s.pins})
+	s.verifier = &verifier{v: s.pins}
+	s.verifier.rules.Store(&rules)
 	if s.video, err = newVideoRooms(cfg, log.With("component", "video")); err != nil {
 		return nil, err
 	}
