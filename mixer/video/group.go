@@ -40,7 +40,10 @@ type group struct {
 	// The view this tick.
 	slate string
 	lay   *layout.Layout
-	cells []*Input
+	// overlap: cells of lay overlap (picture in picture), so every cell is
+	// drawn every time.
+	overlap bool
+	cells   []*Input
 
 	// What the canvas shows.
 	drawnValid bool
@@ -50,7 +53,8 @@ type group struct {
 	cellViews  []codec.Frame // the canvas's Sub view of each rect
 	drawn      []cellState
 	border     int
-	changed    bool // since the last encode
+	changed    bool      // since the last encode
+	lastChange time.Time // last encode of a changed canvas
 
 	joined     bool // a member joined: send a keyframe now
 	wantKey    bool // a receiver asked for a keyframe
@@ -88,6 +92,9 @@ const maxFreeGroups = 8
 
 func (g *group) setView(v *view, lay *layout.Layout) {
 	g.slate = v.slate
+	if g.lay != lay {
+		g.overlap = lay.Overlapping()
+	}
 	g.lay = lay
 	g.cells = append(g.cells[:0], v.cells...)
 }
@@ -175,7 +182,7 @@ func (m *Mixer) render(g *group, active *Input) {
 		if src != nil {
 			want.gen, want.highlight, want.name = src.gen, src == active, src.name
 		}
-		if !m.overlap && g.drawn[i] == want {
+		if !g.overlap && g.drawn[i] == want {
 			continue
 		}
 		m.drawCell(g, i, src, want.highlight)
@@ -208,7 +215,7 @@ func (m *Mixer) drawCell(g *group, i int, src *Input, highlighted bool) {
 	fit := g.lay.Cells[i].Fit
 	st := cellState{valid: true, src: src, gen: src.gen, highlight: highlighted, name: src.name}
 	dst := c.Sub(r.X, r.Y, r.W, r.H)
-	if !m.overlap {
+	if !g.overlap {
 		for j := range m.drawnCells {
 			d := &m.drawnCells[j]
 			if d.st == st && d.w == r.W && d.h == r.H && d.fit == fit && d.border == g.border && dst.CopyFrom(d.from) == nil {
@@ -217,7 +224,7 @@ func (m *Mixer) drawCell(g *group, i int, src *Input, highlighted bool) {
 		}
 	}
 	defer func() {
-		if !m.overlap {
+		if !g.overlap {
 			m.drawnCells = append(m.drawnCells, drawnCell{st: st, w: r.W, h: r.H, fit: fit, border: g.border, from: &g.cellViews[i]})
 		}
 	}()
@@ -246,8 +253,13 @@ func (m *Mixer) encode(g *group, now time.Time, ts uint32) {
 	// rare); receiver requests are, and wait for the gap to pass rather
 	// than being dropped.
 	force := g.joined || (g.wantKey && (g.lastForced.IsZero() || now.Sub(g.lastForced) >= keyframeGap))
-	periodic := m.cfg.KeyframeInterval > 0 && now.Sub(g.lastForced) >= m.cfg.KeyframeInterval
-	if !force && !periodic && !g.changed && !g.lastEncode.IsZero() && now.Sub(g.lastEncode) < idleRefresh {
+	interval := m.cfg.KeyframeInterval
+	if g.key.keyIvl > 0 {
+		interval = g.key.keyIvl
+	}
+	periodic := interval > 0 && now.Sub(g.lastForced) >= interval
+	still := !g.changed && now.Sub(g.lastChange) >= stillTrail
+	if !force && !periodic && still && !g.key.raw && !g.lastEncode.IsZero() && now.Sub(g.lastEncode) < idleRefresh {
 		return // a still picture: nothing new to send yet
 	}
 	if g.enc == nil && !m.openEncoder(g, now) {
@@ -284,6 +296,9 @@ func (m *Mixer) encode(g *group, now time.Time, ts uint32) {
 		g.joined = g.joined || force
 		return
 	}
+	if g.changed {
+		g.lastChange = now
+	}
 	g.changed = false
 	m.stats.framesEncoded.Add(1)
 	payloads, err := g.pk.Packetize(out)
@@ -310,12 +325,15 @@ func (m *Mixer) openEncoder(g *group, now time.Time) bool {
 	cfg := codec.VideoEncoderConfig{Width: k.w, Height: k.h, FPS: m.cfg.FPS, Bitrate: k.bitrate}
 	var pk packetizer
 	var err error
-	if k.codec == codec.H264 {
+	switch {
+	case k.raw:
+		pk = &rawPacketizer{}
+	case k.codec == codec.H264:
 		if k.mode == media.H264ModeSingleNAL {
 			cfg.MaxNALSize = k.mtu
 		}
 		pk, err = media.NewH264Packetizer(k.mtu, k.mode, true)
-	} else {
+	default:
 		pk, err = media.NewVP8Packetizer(k.mtu, uint16(m.tickNo))
 	}
 	var enc codec.VideoEncoder
@@ -412,4 +430,13 @@ func (m *Mixer) sinkPanicked(in *Input, r any) {
 		in.panicked = true
 		in.log.Error("video sink panicked", "panic", fmt.Sprint(r))
 	}
+}
+
+// rawPacketizer hands the encoded frame over whole, for outputs that are
+// not RTP.
+type rawPacketizer struct{ one [1][]byte }
+
+func (p *rawPacketizer) Packetize(frame []byte) ([][]byte, error) {
+	p.one[0] = frame
+	return p.one[:], nil
 }

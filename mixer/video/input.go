@@ -9,6 +9,7 @@ import (
 
 	"vmrd/internal/codec"
 	"vmrd/internal/media"
+	"vmrd/mixer/layout"
 )
 
 // Sink receives one participant's composed video. WriteVideo is called on
@@ -48,6 +49,17 @@ type Output struct {
 	PacketizationMode media.H264PacketizationMode
 	MTU               int
 	Sink              Sink
+	// Layout, when set, is this output's own layout instead of the room's
+	// (a stream's audience view, typically 1:0 or 1:7).
+	Layout string
+	// Raw sends each encoded frame whole as the only payload (an H.264
+	// access unit in Annex B form) instead of RTP payloads, for outputs
+	// that are not RTP (an RTMP stream). Raw outputs are encoded every
+	// tick, still or not: streams want a steady frame rate.
+	Raw bool
+	// KeyframeInterval, when set, is this output's periodic keyframe
+	// interval instead of the mixer's (a stream needs one every 2 s).
+	KeyframeInterval time.Duration
 	// RequestKeyframe asks this participant's sender for a keyframe (PLI or
 	// FIR upstream). The mixer calls it on its goroutine, at most once a
 	// second, when the participant newly appears in some view or its
@@ -66,6 +78,9 @@ type outKey struct {
 	bitrate int
 	mode    media.H264PacketizationMode
 	mtu     int
+	layout  string // the output's own layout, "" for the room's
+	raw     bool
+	keyIvl  time.Duration
 }
 
 // InputStats are one participant's counters since Add.
@@ -148,6 +163,7 @@ type Input struct {
 	key outKey
 	log *slog.Logger
 
+	lay      *layout.Layout // the output's own layout; nil for the room's
 	slot     *frameSlot
 	frames   atomic.Uint64
 	dropped  atomic.Uint64

@@ -57,6 +57,12 @@ const (
 	// often, so receivers keep getting packets (and NAT bindings and
 	// jitter buffers stay alive) without spending CPU on a still picture.
 	idleRefresh = time.Second
+	// stillTrail: after the last change a canvas is still encoded every
+	// tick this long. Receivers' jitter buffers (baresip's holds a few
+	// packets until newer ones come) would otherwise sit on the last
+	// frames of a change until the next refresh, a second later. Still
+	// frames cost almost nothing to encode and send.
+	stillTrail = 250 * time.Millisecond
 	// encoderRetry is the wait before making an encoder again after one
 	// failed or panicked.
 	encoderRetry = time.Second
@@ -154,12 +160,13 @@ type counters struct {
 // layout's cells (nil for an empty cell).
 type view struct {
 	slate string
+	lay   *layout.Layout // geometry of cells
 	cells []*Input
 	used  bool
 }
 
 func (v *view) equal(o *view) bool {
-	return v.slate == o.slate && slices.Equal(v.cells, o.cells)
+	return v.slate == o.slate && v.lay == o.lay && slices.Equal(v.cells, o.cells)
 }
 
 // gkey identifies an encoder group this tick.
@@ -202,7 +209,6 @@ type Mixer struct {
 	visible    []*Input // shown to others, in join order
 	pins       map[*Input]int
 	tlay       *layout.Layout
-	overlap    bool
 	speakers   *layout.SpeakerTracker[*Input]
 	views      []view
 	nviews     int
@@ -322,12 +328,22 @@ func (m *Mixer) Add(id, name string, out Output) (*Input, error) {
 	if id == "" || out.Sink == nil {
 		return nil, fmt.Errorf("%w: id %q, sink set %t", ErrBadOutput, id, out.Sink != nil)
 	}
-	switch out.Codec {
-	case codec.H264:
+	var ownLayout *layout.Layout
+	if out.Layout != "" {
+		l, err := m.cfg.Layouts.Get(out.Layout)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", ErrBadOutput, id, err)
+		}
+		ownLayout = l
+	}
+	switch {
+	case out.Raw:
+		out.PacketizationMode, out.MTU = 0, 1 // no RTP: must not split groups
+	case out.Codec == codec.H264:
 		if out.PacketizationMode > media.H264ModeNonInterleaved {
 			return nil, fmt.Errorf("%w: %s: H.264 %v", ErrBadOutput, id, out.PacketizationMode)
 		}
-	case codec.VP8:
+	case out.Codec == codec.VP8:
 		out.PacketizationMode = 0 // means nothing for VP8; must not split groups
 	default:
 		return nil, fmt.Errorf("%w: %s: codec %q", ErrBadOutput, id, out.Codec)
@@ -335,7 +351,7 @@ func (m *Mixer) Add(id, name string, out Output) (*Input, error) {
 	if out.MTU <= 0 {
 		out.MTU = DefaultMTU
 	}
-	if out.MTU < 64 {
+	if out.MTU < 64 && !out.Raw {
 		return nil, fmt.Errorf("%w: %s: MTU %d", ErrBadOutput, id, out.MTU)
 	}
 	if out.Bitrate <= 0 {
@@ -343,7 +359,11 @@ func (m *Mixer) Add(id, name string, out Output) (*Input, error) {
 	}
 	out.Bitrate = max(out.Bitrate, MinBitrate)
 	w, h := m.canvasFor(out.Width, out.Height)
-	key := outKey{codec: out.Codec, w: w, h: h, bitrate: out.Bitrate, mode: out.PacketizationMode, mtu: out.MTU}
+	key := outKey{codec: out.Codec, w: w, h: h, bitrate: out.Bitrate, mode: out.PacketizationMode, mtu: out.MTU,
+		raw: out.Raw, keyIvl: out.KeyframeInterval}
+	if ownLayout != nil {
+		key.layout = ownLayout.Name
+	}
 
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -354,6 +374,7 @@ func (m *Mixer) Add(id, name string, out Output) (*Input, error) {
 		return nil, fmt.Errorf("%w: %s", ErrDuplicateInput, id)
 	}
 	in := newInput(id, name, out, key, m.log.With("participant", id))
+	in.lay = ownLayout
 	in.mixDropped = &m.stats.framesDropped
 	m.byID[id] = in
 	m.list = append(m.list, in)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -450,14 +451,22 @@ func TestSpeaker(t *testing.T) {
 }
 
 // TestStillCanvasIsNotReencoded: without new pictures a canvas is encoded
-// once a second, not every tick.
+// for stillTrail after its last change, then once a second, not every tick.
 func TestStillCanvasIsNotReencoded(t *testing.T) {
 	r := newRig(t, "4:0", nil)
 	r.add("a", true).WriteFrame(solid(64, 36, palette[0]))
 	r.add("b", true).WriteFrame(solid(64, 36, palette[1]))
 	r.tick()
 	enc := r.encoderOf("a")
+	first := len(enc.forcedLog())
+	trail := int(stillTrail / r.m.period)
+	for range trail {
+		r.tick()
+	}
 	n := len(enc.forcedLog())
+	if n-first != trail {
+		t.Errorf("%d encodes in the %s after a change, want one a tick (%d)", n-first, stillTrail, trail)
+	}
 	for range DefaultFPS - 1 {
 		r.tick()
 	}
@@ -802,5 +811,73 @@ func TestStartClose(t *testing.T) {
 	}
 	if err := m.Start(); !errors.Is(err, ErrClosed) {
 		t.Errorf("Start after Close = %v", err)
+	}
+}
+
+// TestOwnLayoutRawOutput: a stream's output has its own layout (1:0 here,
+// in a 4:0 room), is sent whole frames, is encoded every tick and gets
+// keyframes at its own interval.
+func TestOwnLayoutRawOutput(t *testing.T) {
+	r := newRig(t, "4:0", nil)
+	for i := range 2 {
+		in := r.add(fmt.Sprint("p", i), true)
+		in.WriteFrame(solid(640, 360, palette[i]))
+	}
+	var mu sync.Mutex
+	var payloads []int
+	var keys []bool
+	raw := Output{Codec: codec.H264, Layout: "1:0", Raw: true, KeyframeInterval: 100 * time.Millisecond,
+		Sink: SinkFunc(func(p [][]byte, _ uint32, key bool) {
+			mu.Lock()
+			defer mu.Unlock()
+			payloads = append(payloads, len(p))
+			keys = append(keys, key)
+		})}
+	if _, err := r.m.Add("stream", "", raw); err != nil {
+		t.Fatal(err)
+	}
+	for range 9 {
+		r.tick()
+	}
+	// The stream's encoder saw 1:0: the first participant over the canvas.
+	var streamEnc *fakeEncoder
+	e0, e1 := r.encoderOf("p0"), r.encoderOf("p1")
+	r.f.mu.Lock()
+	for _, e := range r.f.all {
+		if e != e0 && e != e1 {
+			streamEnc = e
+		}
+	}
+	r.f.mu.Unlock()
+	if streamEnc == nil {
+		t.Fatal("no encoder for the stream")
+	}
+	canvas := streamEnc.last(t)
+	for _, at := range [][2]int{{canvas.Width / 4, canvas.Height / 4}, {canvas.Width * 3 / 4, canvas.Height * 3 / 4}} {
+		if got := pixel(canvas, at[0], at[1]); !near(got, palette[0], 2) {
+			t.Fatalf("stream canvas at %v is %v, want p0's %v over the whole 1:0 picture", at, got, palette[0])
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(payloads) != 9 {
+		t.Fatalf("stream got %d frames in 9 ticks, want one a tick (raw outputs are never idle)", len(payloads))
+	}
+	nkeys := 0
+	for i, n := range payloads {
+		if n != 1 {
+			t.Fatalf("frame %d came in %d payloads, want the whole frame in one", i, n)
+		}
+		if keys[i] {
+			nkeys++
+		}
+	}
+	// 9 ticks at 30 fps is 300 ms: the first frame and one every 100 ms.
+	if nkeys < 3 || nkeys > 4 {
+		t.Fatalf("%d keyframes in 300 ms with a 100 ms interval (keys %v)", nkeys, keys)
+	}
+	// A layout that does not exist is refused.
+	if _, err := r.m.Add("bad", "", Output{Codec: codec.H264, Layout: "7:7", Raw: true, Sink: &recSink{}}); !errors.Is(err, ErrBadOutput) {
+		t.Fatalf("unknown output layout: %v, want ErrBadOutput", err)
 	}
 }

@@ -70,10 +70,7 @@ func (m *Mixer) refresh() {
 	m.tickVer = m.version.Load()
 	m.inputs = append(m.inputs[:0], m.list...)
 	clear(m.inputs[len(m.inputs):cap(m.inputs)]) // let removed inputs go
-	if m.tlay != m.lay {
-		m.tlay = m.lay
-		m.overlap = m.lay.Overlapping()
-	}
+	m.tlay = m.lay
 	m.visible = m.visible[:0]
 	clear(m.pins)
 	for _, in := range m.inputs {
@@ -112,9 +109,10 @@ func (m *Mixer) commitView() int {
 	return m.nviews - 1
 }
 
-func (m *Mixer) meetingView(viewer *Input) int {
+func (m *Mixer) meetingView(viewer *Input, lay *layout.Layout) int {
 	v := m.nextView()
-	v.cells = layout.Select(m.tlay, layout.Selection[*Input]{
+	v.lay = lay
+	v.cells = layout.Select(lay, layout.Selection[*Input]{
 		Participants: m.visible,
 		Speakers:     m.speakers.Recent(),
 		Pins:         m.pins,
@@ -125,7 +123,7 @@ func (m *Mixer) meetingView(viewer *Input) int {
 
 func (m *Mixer) slateView(text string) int {
 	v := m.nextView()
-	v.slate = text
+	v.slate, v.lay = text, m.tlay
 	return m.commitView()
 }
 
@@ -139,12 +137,16 @@ func (m *Mixer) computeViews() {
 		switch {
 		case in.slate != "":
 			in.view = m.slateView(in.slate)
+		case in.lay != nil:
+			// An output with a layout of its own (a stream's audience
+			// view) sees everyone visible in it.
+			in.view = m.meetingView(in, in.lay)
 		default:
 			if base < 0 {
-				base = m.meetingView(nil)
+				base = m.meetingView(nil, m.tlay)
 			}
 			if slices.Contains(m.views[base].cells, in) {
-				in.view = m.meetingView(in)
+				in.view = m.meetingView(in, m.tlay)
 			} else {
 				in.view = base
 			}
@@ -210,7 +212,8 @@ func (m *Mixer) regroup(now time.Time) {
 			g.claimed = true
 			m.groupFor[k] = g
 		}
-		m.groupFor[k].setView(&m.views[m.keys[k].view], m.tlay)
+		v := &m.views[m.keys[k].view]
+		m.groupFor[k].setView(v, v.lay)
 	}
 	for _, in := range m.inputs {
 		g := m.groupFor[in.keyIdx]
@@ -250,7 +253,7 @@ func (m *Mixer) askSenders(now time.Time) {
 		}
 		for c, src := range v.cells {
 			if src != nil {
-				src.area = max(src.area, m.tlay.Cells[c].Area())
+				src.area = max(src.area, v.lay.Cells[c].Area())
 			}
 		}
 	}
