@@ -336,7 +336,15 @@ func (p *videoPhone) snapshotFile(t *testing.T) (image.Image, string) {
 	p.command(t, "snapshot_recv", path)
 	// The command answers at once; the file is complete when it is logged.
 	p.waitLog(t, regexp.MustCompile(`png: wrote `+regexp.QuoteMeta(path)+`\b`), 10*time.Second)
-	img, err := readPNG(path)
+	// baresip logs the line before the file is complete now and then:
+	// read again until the PNG decodes.
+	var img image.Image
+	var err error
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if img, err = readPNG(path); err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
 	if err != nil {
 		t.Fatalf("baresip %s snapshot: %v", p.opts.Name, err)
 	}
