@@ -7,7 +7,7 @@ CONFIG ?= configs/vmrd.yaml
 export CGO_ENABLED := 1
 GOTEST_FLAGS ?=
 
-.PHONY: help setup setup-test build run test test-unit test-e2e bench soak fuzz lint clean
+.PHONY: help setup setup-test build run test test-unit test-e2e bench soak fuzz lint clean install
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -40,6 +40,9 @@ bench: setup-test ## benchmarks (mixers, codecs, media, PINs, call rate, PIN att
 	go test -run '^$$' -bench 'Tick|WriteFrame' -benchmem -count=1 ./mixer/video/
 	go test -run '^$$' -bench 'CompareFFmpeg|Latency' -benchtime 600x -count=3 ./mixer/video/
 	go test -count=1 -v -run 'TestBench' -tags bench ./internal/e2e/ ./internal/service/
+
+install: build ## install bin/vmrd, the systemd unit and a sample /etc/vmrd/vmrd.yaml (as root; see deploy/README.md)
+	deploy/install.sh $(BIN)
 
 soak: setup-test ## long run with call churn: daemon goroutines, fds and memory must stay flat (SOAK_DURATION=60s)
 	SOAK_DURATION=$${SOAK_DURATION:-60s} go test -tags soak -count=1 -v -run TestSoak -timeout 0 ./internal/e2e/

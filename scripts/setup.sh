@@ -15,8 +15,10 @@ build_pkgs=(gcc libc6-dev pkg-config libopus-dev libspandsp-dev
 # Tests: sipp (package sip-tester) and baresip (with its FFmpeg modules for
 # H.264 and file sources) are the real SIP peers; tshark checks on the wire
 # that encrypted calls are encrypted; ffmpeg makes test pictures and
-# decodes what vmrd sends.
-test_pkgs=(sip-tester baresip-core baresip-ffmpeg tshark ffmpeg)
+# decodes what vmrd sends; nginx with its RTMP (and stream, for RTMPS)
+# modules receives large rooms' streams; systemd-analyze checks the unit.
+test_pkgs=(sip-tester baresip-core baresip-ffmpeg tshark ffmpeg
+	nginx libnginx-mod-rtmp libnginx-mod-stream systemd)
 
 want=("${build_pkgs[@]}")
 if [[ "${1:-}" == "--test" ]]; then

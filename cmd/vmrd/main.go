@@ -144,16 +144,25 @@ func serve(args []string, stderr io.Writer) int {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
+	notify := service.NewNotifier(os.Getenv, log)
 	if err := svc.Start(); err != nil {
 		log.Error("cannot start", "err", err)
 		_ = svc.Close()
 		return 1
 	}
+	notify.Ready()
+	notify.Status("serving")
+	stopWatchdog := notify.StartWatchdog(svc.Healthy)
+	defer stopWatchdog()
 	sig := <-sigs
 	for sig == syscall.SIGHUP {
+		notify.Reloading()
 		reload(svc, *path, log)
+		notify.Ready()
 		sig = <-sigs
 	}
+	notify.Stopping()
+	notify.Status("draining: new calls are refused")
 	log.Info("draining: calls in progress go on, new calls are refused", "signal", sig.String(), "deadline", cfg.SIP.DrainTimeout)
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.SIP.DrainTimeout)
 	go func() {
@@ -174,6 +183,7 @@ func serve(args []string, stderr io.Writer) int {
 	svc.Drain(ctx)
 	cancel()
 	log.Info("stopping")
+	stopWatchdog()
 	if err := svc.Close(); err != nil && !errors.Is(err, context.Canceled) {
 		log.Warn("stopped with errors", "err", err)
 	}

@@ -44,7 +44,7 @@ type Service struct {
 	// live is the configuration rooms are built from; SIGHUP replaces it
 	// (Reload). s.cfg stays the one the process started with: listeners,
 	// ports and limits change only with a restart.
-	live atomic.Pointer[config.Config]
+	live     atomic.Pointer[config.Config]
 	video    *videoRooms
 	ready    atomic.Bool
 	draining atomic.Bool
