@@ -6,6 +6,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"vmrd/internal/testpeers/nginxrtmp"
 )
 
 // BenchmarkPublisher measures the publisher's own CPU (muxing, queueing,
@@ -14,9 +15,9 @@ import (
 // stream: 30 access units of about 10 kB (an IDR every 60) and 47 AAC
 // frames of 340 bytes.
 func BenchmarkPublisher(b *testing.B) {
-	requireNginx(b)
-	srv := startNginx(b, b.TempDir(), freePort(b), 0, "", "")
-	p := New(Config{URL: fmt.Sprintf("rtmp://127.0.0.1:%d/live", srv.port), Key: "bench", QueueSize: 1024})
+	nginxrtmp.Require(b)
+	srv := nginxrtmp.Start(b, b.TempDir(), nginxrtmp.FreePort(b), 0, "", "")
+	p := New(Config{URL: fmt.Sprintf("rtmp://127.0.0.1:%d/live", srv.Port), Key: "bench", QueueSize: 1024})
 	p.SetAudioConfig([]byte{0x11, 0x90})
 	p.Start()
 	defer p.Stop()

@@ -1,19 +1,17 @@
 package stream
 
 import (
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+	"vmrd/internal/testpeers/nginxrtmp"
 
 	"vmrd/internal/codec"
 )
@@ -101,84 +99,6 @@ func waitState(t testing.TB, p *Publisher, want State, within time.Duration) {
 	}
 }
 
-type probe struct {
-	Streams []struct {
-		CodecType  string `json:"codec_type"`
-		CodecName  string `json:"codec_name"`
-		Profile    string `json:"profile"`
-		Width      int    `json:"width"`
-		Height     int    `json:"height"`
-		SampleRate string `json:"sample_rate"`
-		Channels   int    `json:"channels"`
-	} `json:"streams"`
-	Frames []struct {
-		MediaType string `json:"media_type"`
-		PTSTime   string `json:"pts_time"`
-		KeyFrame  int    `json:"key_frame"`
-	} `json:"frames"`
-}
-
-func ffprobe(t *testing.T, file string) probe {
-	t.Helper()
-	bin, err := exec.LookPath("ffprobe")
-	if err != nil {
-		t.Skip("ffprobe not installed")
-	}
-	out, err := exec.Command(bin, "-v", "error", "-show_streams", "-show_entries",
-		"frame=media_type,pts_time,key_frame", "-of", "json", file).Output()
-	if err != nil {
-		t.Fatalf("ffprobe %s: %v", file, err)
-	}
-	var pr probe
-	if err := json.Unmarshal(out, &pr); err != nil {
-		t.Fatal(err)
-	}
-	return pr
-}
-
-// summary is what a recording holds, per medium.
-type summary struct {
-	videoPackets, audioPackets int
-	videoDur, audioDur         float64
-	maxKeyGap                  float64
-	firstVideoKey              bool
-}
-
-func summarize(t *testing.T, pr probe) summary {
-	t.Helper()
-	var s summary
-	first := map[string]float64{}
-	last := map[string]float64{}
-	lastKey := -1.0
-	for _, pk := range pr.Frames {
-		ts, err := strconv.ParseFloat(pk.PTSTime, 64)
-		if err != nil {
-			continue
-		}
-		if _, ok := first[pk.MediaType]; !ok {
-			first[pk.MediaType] = ts
-			if pk.MediaType == "video" {
-				s.firstVideoKey = pk.KeyFrame == 1
-			}
-		}
-		last[pk.MediaType] = ts
-		switch pk.MediaType {
-		case "video":
-			s.videoPackets++
-			if pk.KeyFrame == 1 {
-				if lastKey >= 0 {
-					s.maxKeyGap = max(s.maxKeyGap, ts-lastKey)
-				}
-				lastKey = ts
-			}
-		case "audio":
-			s.audioPackets++
-		}
-	}
-	s.videoDur, s.audioDur = last["video"]-first["video"], last["audio"]-first["audio"]
-	return s
-}
-
 func newTestPublisher(t *testing.T, url string, src *source, mod func(*Config)) *Publisher {
 	t.Helper()
 	cfg := Config{URL: url, Key: "s3cr3t-key", Logger: slog.New(slog.NewTextHandler(os.Stderr, nil)),
@@ -194,11 +114,11 @@ func newTestPublisher(t *testing.T, url string, src *source, mod func(*Config)) 
 }
 
 func TestPublishToNginx(t *testing.T) {
-	requireNginx(t)
+	nginxrtmp.Require(t)
 	dir := t.TempDir()
-	srv := startNginx(t, dir, freePort(t), 0, "", "")
+	srv := nginxrtmp.Start(t, dir, nginxrtmp.FreePort(t), 0, "", "")
 	src := newSource(t, 1280, 720, 2_500_000)
-	p := newTestPublisher(t, fmt.Sprintf("rtmp://127.0.0.1:%d/live", srv.port), src, nil)
+	p := newTestPublisher(t, fmt.Sprintf("rtmp://127.0.0.1:%d/live", srv.Port), src, nil)
 	p.Start()
 	waitState(t, p, StateLive, 10*time.Second)
 	src.run(p, 6*time.Second)
@@ -211,15 +131,15 @@ func TestPublishToNginx(t *testing.T) {
 	if st.FramesDropped > 2 || st.FramesSent < 400 || st.BytesSent < 50_000 {
 		t.Fatalf("stats %+v", st)
 	}
-	srv.stop(t)
-	recs := srv.recordings(t)
+	srv.Stop(t)
+	recs := srv.Recordings(t)
 	if len(recs) != 1 {
 		t.Fatalf("recordings %v, want one", recs)
 	}
 	if !strings.Contains(filepath.Base(recs[0]), "s3cr3t-key") {
 		t.Fatalf("recording %s is not named after the stream key: published under the wrong name", recs[0])
 	}
-	pr := ffprobe(t, recs[0])
+	pr := nginxrtmp.Probe(t, recs[0])
 	var video, audio bool
 	for _, s := range pr.Streams {
 		switch s.CodecType {
@@ -238,24 +158,24 @@ func TestPublishToNginx(t *testing.T) {
 	if !video || !audio {
 		t.Fatalf("streams %+v", pr.Streams)
 	}
-	sum := summarize(t, pr)
+	sum := nginxrtmp.Summarize(t, pr)
 	t.Logf("recording %+v", sum)
-	if !sum.firstVideoKey || sum.maxKeyGap > 2.01 || sum.maxKeyGap < 0.5 {
-		t.Errorf("first video key %v, largest keyframe gap %.2f s", sum.firstVideoKey, sum.maxKeyGap)
+	if !sum.FirstVideoKey || sum.MaxKeyGap > 2.01 || sum.MaxKeyGap < 0.5 {
+		t.Errorf("first video key %v, largest keyframe gap %.2f s", sum.FirstVideoKey, sum.MaxKeyGap)
 	}
-	if math.Abs(sum.videoDur-6) > 0.5 || math.Abs(sum.audioDur-6) > 0.5 || math.Abs(sum.videoDur-sum.audioDur) > 0.2 {
-		t.Errorf("durations video %.2f s, audio %.2f s, want about 6", sum.videoDur, sum.audioDur)
+	if math.Abs(sum.VideoDur-6) > 0.5 || math.Abs(sum.AudioDur-6) > 0.5 || math.Abs(sum.VideoDur-sum.AudioDur) > 0.2 {
+		t.Errorf("durations video %.2f s, audio %.2f s, want about 6", sum.VideoDur, sum.AudioDur)
 	}
-	if sum.videoPackets < 170 || sum.audioPackets < 270 {
-		t.Errorf("packets video %d, audio %d", sum.videoPackets, sum.audioPackets)
+	if sum.VideoPackets < 170 || sum.AudioPackets < 270 {
+		t.Errorf("packets video %d, audio %d", sum.VideoPackets, sum.AudioPackets)
 	}
 }
 
 func TestReconnectAfterServerLoss(t *testing.T) {
-	requireNginx(t)
+	nginxrtmp.Require(t)
 	dir := t.TempDir()
-	port := freePort(t)
-	srv := startNginx(t, filepath.Join(dir, "a"), port, 0, "", "")
+	port := nginxrtmp.FreePort(t)
+	srv := nginxrtmp.Start(t, filepath.Join(dir, "a"), port, 0, "", "")
 	src := newSource(t, 640, 360, 800_000)
 	var mu sync.Mutex
 	var states []State
@@ -272,7 +192,7 @@ func TestReconnectAfterServerLoss(t *testing.T) {
 	p.Start()
 	waitState(t, p, StateLive, 10*time.Second)
 	src.run(p, 2*time.Second)
-	srv.kill()
+	srv.Kill()
 	// Keep publishing while the server is away; frames are dropped.
 	deadline := time.Now().Add(10 * time.Second)
 	for p.State() != StateRetrying {
@@ -282,7 +202,7 @@ func TestReconnectAfterServerLoss(t *testing.T) {
 		src.run(p, 100*time.Millisecond)
 	}
 	src.run(p, 2*time.Second)
-	srv2 := startNginx(t, filepath.Join(dir, "b"), port, 0, "", "")
+	srv2 := nginxrtmp.Start(t, filepath.Join(dir, "b"), port, 0, "", "")
 	for p.State() != StateLive {
 		if time.Now().After(deadline.Add(10 * time.Second)) {
 			t.Fatalf("state %v, want live again (err %v)", p.State(), p.Err())
@@ -305,24 +225,24 @@ func TestReconnectAfterServerLoss(t *testing.T) {
 	if err := p.Err(); err != nil && strings.Contains(err.Error(), "s3cr3t-key") {
 		t.Errorf("Err holds the key: %v", err)
 	}
-	srv2.stop(t)
-	recs := srv2.recordings(t)
+	srv2.Stop(t)
+	recs := srv2.Recordings(t)
 	if len(recs) != 1 {
 		t.Fatalf("second server recordings %v", recs)
 	}
-	sum := summarize(t, ffprobe(t, recs[0]))
+	sum := nginxrtmp.Summarize(t, nginxrtmp.Probe(t, recs[0]))
 	t.Logf("second recording %+v", sum)
-	if !sum.firstVideoKey || sum.videoPackets < 40 || sum.audioPackets < 60 {
+	if !sum.FirstVideoKey || sum.VideoPackets < 40 || sum.AudioPackets < 60 {
 		t.Errorf("second recording %+v: want video from a keyframe, and audio", sum)
 	}
 }
 
 func TestPublishRTMPS(t *testing.T) {
-	requireNginx(t, streamModule)
+	nginxrtmp.Require(t, nginxrtmp.StreamModule)
 	dir := t.TempDir()
 	cert, key, pool := selfSigned(t, dir)
-	srv := startNginx(t, dir, freePort(t), freePort(t), cert, key)
-	url := fmt.Sprintf("rtmps://127.0.0.1:%d/live", srv.tlsPort)
+	srv := nginxrtmp.Start(t, dir, nginxrtmp.FreePort(t), nginxrtmp.FreePort(t), cert, key)
+	url := fmt.Sprintf("rtmps://127.0.0.1:%d/live", srv.TLSPort)
 
 	t.Run("untrusted certificate", func(t *testing.T) {
 		src := newSource(t, 320, 180, 200_000)
@@ -345,13 +265,13 @@ func TestPublishRTMPS(t *testing.T) {
 			t.Fatalf("stats %+v", st)
 		}
 	})
-	srv.stop(t)
-	recs := srv.recordings(t)
+	srv.Stop(t)
+	recs := srv.Recordings(t)
 	if len(recs) != 1 {
 		t.Fatalf("recordings %v, want one (the trusted publish)", recs)
 	}
-	sum := summarize(t, ffprobe(t, recs[0]))
-	if !sum.firstVideoKey || sum.videoPackets < 50 || sum.audioPackets < 80 {
+	sum := nginxrtmp.Summarize(t, nginxrtmp.Probe(t, recs[0]))
+	if !sum.FirstVideoKey || sum.VideoPackets < 50 || sum.AudioPackets < 80 {
 		t.Errorf("recording %+v", sum)
 	}
 }
