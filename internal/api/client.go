@@ -156,6 +156,8 @@ func (a *ClientAPI) routes() {
 	a.mux.Handle(p+"muteguests", only(post, a.verb("muteguests", act(func(s *session) error { return s.actor.MuteGuests(true) }))))
 	a.mux.Handle(p+"unmuteguests", only(post, a.verb("unmuteguests", act(func(s *session) error { return s.actor.MuteGuests(false) }))))
 	a.mux.Handle(p+"disconnect", only(post, a.verb("disconnect", act(func(s *session) error { return s.actor.EndMeeting() }))))
+	a.mux.Handle(p+"start_stream", only(post, a.verb("start_stream", act(func(s *session) error { return s.actor.StartStream() }))))
+	a.mux.Handle(p+"stop_stream", only(post, a.verb("stop_stream", act(func(s *session) error { return s.actor.StopStream() }))))
 	a.mux.Handle(p+"transform_layout", only(post, a.verbWithBody("transform_layout", func() any { return &layoutRequest{} }, a.transformLayout)))
 	a.mux.Handle(p+"participants", only(get, a.verb("participants", a.participants)))
 	a.mux.Handle(p+"conference", only(get, a.verb("conference", a.conference)))

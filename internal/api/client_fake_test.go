@@ -162,6 +162,9 @@ func (a *fakeActor) Spotlight(id room.ParticipantID, on bool) error {
 	})
 }
 
+func (a *fakeActor) StartStream() error { return a.do("stream start", true, nil) }
+func (a *fakeActor) StopStream() error  { return a.do("stream stop", true, nil) }
+
 func (a *fakeActor) SetLayout(name string) error {
 	return a.do("layout "+name, true, func() error {
 		if name != "1:7" && name != "4:0" {

@@ -51,6 +51,8 @@ func statusOf(err error) (int, string) {
 		return http.StatusNotFound, "Participant not found"
 	case errors.Is(err, room.ErrNotWaiting):
 		return http.StatusConflict, "Participant is not waiting in the lobby"
+	case errors.Is(err, room.ErrNoStream):
+		return http.StatusConflict, "This room does not stream"
 	case errors.Is(err, room.ErrBadLayout):
 		return http.StatusBadRequest, "Unknown layout"
 	case errors.Is(err, ErrBadRequest):

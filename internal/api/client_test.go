@@ -134,6 +134,8 @@ var hostVerbs = []struct{ verb, call string }{
 	{"muteguests", "muteguests true"},
 	{"unmuteguests", "muteguests false"},
 	{"disconnect", "end"},
+	{"start_stream", "stream start"},
+	{"stop_stream", "stream stop"},
 }
 
 func TestHostVerbs(t *testing.T) {

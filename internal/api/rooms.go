@@ -30,6 +30,9 @@ type Actor interface {
 	// Spotlight keeps a participant in the first free spotlight cell of
 	// every layout (on) or releases them.
 	Spotlight(id room.ParticipantID, on bool) error
+	// StartStream and StopStream control a large room's stream.
+	StartStream() error
+	StopStream() error
 	// SetLayout switches the room's layout (canonical names, "4:0").
 	SetLayout(name string) error
 	Participants() ([]room.Info, error)

@@ -240,6 +240,8 @@ type Room struct {
 	Layout     string `yaml:"layout"`
 	Resolution string `yaml:"resolution"`
 	FPS        int    `yaml:"fps"`
+	// Stream is a large room's stream to an RTMP server.
+	Stream *Stream `yaml:"stream"`
 }
 
 // setDefaults prepares a room before its YAML entry is decoded onto it.

@@ -465,7 +465,7 @@ rooms:
     type: secret
     language: de
 `,
-			want: "vmrd.yaml:5: rooms[0].type: \"secret\" is not a room type; use open, pin or autolock\nvmrd.yaml:6: rooms[0].language: \"de\" is not a prompt language; use nb (Norwegian bokmål) or en",
+			want: "vmrd.yaml:5: rooms[0].type: \"secret\" is not a room type; use open, pin, autolock or large\nvmrd.yaml:6: rooms[0].language: \"de\" is not a prompt language; use nb (Norwegian bokmål) or en",
 		},
 		{
 			name: "guest PIN without guests",

@@ -315,6 +315,7 @@ func (c *Config) checkRooms(k *checker, audioOK bool) {
 		}
 		checkRoomAccess(k, key, r)
 		c.checkRoomVideo(k, key, r)
+		c.checkStream(k, key, r)
 		if r.Codecs == nil {
 			if audioOK {
 				r.Codecs = slices.Clone(c.Audio.Codecs)
@@ -347,12 +348,12 @@ func checkRoomAccess(k *checker, key string, r *Room) {
 		if r.HostPIN != "" || r.GuestPIN != "" {
 			k.addf(key+".type", "an open room has no PINs; set type: pin (or autolock), or remove host_pin and guest_pin")
 		}
-	case RoomPIN, RoomAutolock:
+	case RoomPIN, RoomAutolock, RoomLarge:
 		if r.HostPIN == "" {
 			k.addf(key+".host_pin", "missing; a %s room needs a host PIN hash: run `vmrd hash-pin` and paste its output", r.Type)
 		}
 	default:
-		k.addf(key+".type", "%q is not a room type; use open, pin or autolock", r.Type)
+		k.addf(key+".type", "%q is not a room type; use open, pin, autolock or large", r.Type)
 	}
 	for _, f := range []struct{ key, val string }{{"host_pin", r.HostPIN}, {"guest_pin", r.GuestPIN}} {
 		if f.val == "" {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -103,5 +104,45 @@ func TestParseResolution(t *testing.T) {
 		if ok != c.ok || (ok && (w != c.w || h != c.h)) {
 			t.Errorf("ParseResolution(%q) = %d, %d, %v", c.in, w, h, ok)
 		}
+	}
+}
+
+func TestStreamConfig(t *testing.T) {
+	host := "$argon2id$v=19$m=19456,t=2,p=1$Zov/o8nLTxsQL3QslH2E7Q$AcyLlwyoQ64FhUeFg/jS02Ap8TONSP/5+1hksjnUw1E"
+	head := "sip: {listen: [\"udp:127.0.0.1:5060\"]}\nmedia: {rtp_ports: \"40000-40999\"}\n"
+	tests := []struct {
+		name string
+		room string
+		want string // "" = valid
+	}{
+		{"valid", `{number: "5005", type: large, host_pin: "` + host + `", stream: {url: "rtmps://a.rtmps.youtube.com/live2", key_env: YT_KEY}}`, ""},
+		{"no stream", `{number: "5005", type: large, host_pin: "` + host + `"}`, "rooms[0].type: a large room needs a stream"},
+		{"stream on a pin room", `{number: "5005", type: pin, host_pin: "` + host + `", stream: {url: "rtmp://x/live", key_env: K}}`, "rooms[0].stream: only a large room streams"},
+		{"bad scheme", `{number: "5005", type: large, host_pin: "` + host + `", stream: {url: "http://x/live/SECRETKEY", key_env: K}}`, `rooms[0].stream.url: "http://x/..." is not an rtmp:// or rtmps:// URL`},
+		{"no key", `{number: "5005", type: large, host_pin: "` + host + `", stream: {url: "rtmp://x/live"}}`, "rooms[0].stream: no stream key"},
+		{"both keys", `{number: "5005", type: large, host_pin: "` + host + `", stream: {url: "rtmp://x/live", key_env: K, key_file: /k}}`, "rooms[0].stream.key_env: set key_file or key_env, not both"},
+		{"bad layout", `{number: "5005", type: large, host_pin: "` + host + `", stream: {url: "rtmp://x/live", key_env: K, layout: "3:3"}}`, `rooms[0].stream.layout: "3:3" is not a layout`},
+		{"no host pin", `{number: "5005", type: large, stream: {url: "rtmp://x/live", key_env: K}}`, "rooms[0].host_pin: missing"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := Parse([]byte(head+"rooms: ["+tt.room+"]\n"), "vmrd.yaml")
+			if tt.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				s := cfg.Rooms[0].Stream
+				if s.Layout != "1:7" || s.Resolution != "1280x720" || s.BitrateKbps != 2500 || s.AutoStart {
+					t.Fatalf("stream defaults %+v", *s)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %v, want %q", err, tt.want)
+			}
+			if strings.Contains(fmt.Sprint(err), "SECRETKEY") {
+				t.Fatal("the error shows the URL's path, where keys get pasted")
+			}
+		})
 	}
 }

@@ -305,6 +305,10 @@ type conferenceInfo struct {
 	GuestsMuted bool   `json:"guests_muted"`
 	HostPresent bool   `json:"host_present"`
 	Layout      string `json:"layout"`
+	Stream      *struct {
+		State string `json:"state"`
+		Error string `json:"error"`
+	} `json:"stream"`
 }
 
 func (d *daemon) participants(t *testing.T, number, token string) []participantInfo {

@@ -297,6 +297,19 @@ type RoomConfig struct {
 	// media.encryption.
 	Encryption string `yaml:"encryption,omitempty"`
 	Layout     string `yaml:"layout,omitempty"`
+	// Stream is a large room's stream.
+	Stream *StreamConfig `yaml:"stream,omitempty"`
+}
+
+// StreamConfig mirrors rooms[].stream.
+type StreamConfig struct {
+	URL         string `yaml:"url"`
+	KeyFile     string `yaml:"key_file,omitempty"`
+	KeyEnv      string `yaml:"key_env,omitempty"`
+	Layout      string `yaml:"layout,omitempty"`
+	Resolution  string `yaml:"resolution,omitempty"`
+	BitrateKbps int    `yaml:"bitrate_kbps,omitempty"`
+	AutoStart   bool   `yaml:"auto_start,omitempty"`
 }
 
 // defaultConfig is the configuration of the daemon contract; startDaemon

@@ -23,6 +23,8 @@ var (
 	ErrNotHost = errors.New("only a host may do this")
 	// ErrBadLayout: the layout name is not one the room offers.
 	ErrBadLayout = errors.New("no such layout")
+	// ErrNoStream: the room does not stream (not a large room).
+	ErrNoStream = errors.New("this room does not stream")
 	// ErrNoSuchParticipant: no participant with that ID in the room.
 	ErrNoSuchParticipant = errors.New("no such participant")
 	// ErrNotWaiting: admit or reject of a participant who is not in the lobby.

@@ -51,6 +51,8 @@ type ConferenceInfo struct {
 	GuestsMuted bool   `json:"guests_muted"`
 	HostPresent bool   `json:"host_present"`
 	Layout      string `json:"layout,omitempty"` // "1:7", "4:0", ...; empty without video
+	// Stream is a large room's stream; nil for other rooms.
+	Stream *StreamStatus `json:"stream,omitempty"`
 }
 
 // EventType names a room event, as the control API's event stream does.

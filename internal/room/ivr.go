@@ -199,6 +199,11 @@ func (r *Room) commandDigit(st *roomState, p *Participant, d rune) {
 				break
 			}
 		}
+	case first == '*' && d == '9':
+		on := st.stream.State == "" || st.stream.State == "idle" || st.stream.State == "stopped" || st.stream.State == "failed"
+		if err := r.setStreaming(st, p, on); err != nil {
+			r.log.Warn("keypad stream change failed", "participant", string(p.id), "err", err)
+		}
 	case first == '*' && d == '8':
 		if err := r.setLayout(st, p, r.nextLayout(st)); err != nil {
 			r.log.Warn("keypad layout change failed", "participant", string(p.id), "err", err)

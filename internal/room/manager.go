@@ -23,6 +23,11 @@ type Config struct {
 	// NewVideoMixer makes the compositor of a room; nil (or a nil result)
 	// means audio only.
 	NewVideoMixer func(Settings) (VideoMixer, error)
+	// NewStreamer makes a large room's stream; it gets the room's mixers
+	// (the stream hears and sees the meeting) and reports state changes
+	// through report, from any goroutine. nil, or a nil result, means the
+	// room does not stream.
+	NewStreamer func(s Settings, audio Mixer, video VideoMixer, report func(StreamStatus)) (Streamer, error)
 	// Verifier checks PINs. Required for rooms with PINs.
 	Verifier Verifier
 	// UnknownAsDecoy answers unknown numbers like a PIN room whose PIN is
@@ -212,6 +217,15 @@ func (m *Manager) active(s Settings) (*Room, error) {
 		}
 	}
 	r := newRoom(s, mixer, video, m, m.log.With("room", string(s.Number)))
+	if m.cfg.NewStreamer != nil && s.Type == Large && !s.Decoy {
+		st, err := m.cfg.NewStreamer(s, mixer, video, r.streamReport)
+		if err != nil {
+			_ = video.Close()
+			_ = mixer.Close()
+			return nil, fmt.Errorf("room %s: stream: %w", s.Number, err)
+		}
+		r.streamer = st
+	}
 	m.rooms[key] = r
 	if m.cfg.Metrics != nil && !s.Decoy {
 		m.cfg.Metrics.RoomsActive.Add(1)

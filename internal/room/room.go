@@ -19,6 +19,7 @@ type Room struct {
 	settings Settings
 	mixer    Mixer
 	video    VideoMixer
+	streamer Streamer // nil unless a large room
 	m        *Manager
 	log      *slog.Logger
 
@@ -44,6 +45,7 @@ type roomState struct {
 	graceGen     int  // which grace period a grace timer belongs to
 	layout       string
 	spotlight    []ParticipantID // pinned to the first cells, in this order
+	stream       StreamStatus
 }
 
 type subscription struct {
@@ -101,6 +103,11 @@ func (r *Room) run() {
 	r.wg.Wait()
 	if err := r.mixer.Close(); err != nil {
 		r.log.Warn("closing mixer", "err", err)
+	}
+	if r.streamer != nil {
+		if err := r.streamer.Close(); err != nil {
+			r.log.Warn("closing stream", "err", err)
+		}
 	}
 	if err := r.video.Close(); err != nil {
 		r.log.Warn("closing compositor", "err", err)
@@ -176,8 +183,16 @@ func (r *Room) audit(e AuditEvent) {
 }
 
 func (r *Room) info(st *roomState) ConferenceInfo {
-	return ConferenceInfo{Number: r.settings.Number, Name: r.settings.Name,
+	ci := ConferenceInfo{Number: r.settings.Number, Name: r.settings.Name,
 		Locked: st.locked, GuestsMuted: st.guestsMuted, HostPresent: st.hosts > 0, Layout: st.layout}
+	if r.streamer != nil {
+		s := st.stream
+		if s.State == "" {
+			s.State = "idle"
+		}
+		ci.Stream = &s
+	}
+	return ci
 }
 
 // publish sends an event to every subscriber allowed to see it: a
@@ -297,6 +312,11 @@ func (r *Room) admitOrWait(st *roomState, p *Participant) {
 				st.graceStop()
 				st.graceStop = nil
 				st.graceGen++
+			}
+			if r.settings.StreamAutoStart && r.streamer != nil {
+				if err := r.setStreaming(st, nil, true); err != nil {
+					r.log.Warn("stream auto start failed", "err", err)
+				}
 			}
 			if r.settings.Type == Autolock {
 				// The room locks when the host arrives: whoever waits keeps

@@ -46,12 +46,17 @@ const (
 	// Autolock: like PIN, but the room locks when a host arrives, so
 	// guests wait until a host admits them one by one.
 	Autolock
+	// Large: like PIN; its meeting (a few speakers) streams to an
+	// audience outside the room.
+	Large
 )
 
 func (t Type) String() string {
 	switch t {
 	case PIN:
 		return "pin"
+	case Large:
+		return "large"
 	case Autolock:
 		return "autolock"
 	default:
@@ -76,6 +81,9 @@ type Settings struct {
 	// host may switch to, in the order keypad *8 steps through them.
 	Layout  string
 	Layouts []string
+	// StreamAutoStart starts a large room's stream when the first host
+	// joins.
+	StreamAutoStart bool
 }
 
 // Prompt names a voice prompt or tone the room plays to a participant.

@@ -24,10 +24,13 @@ func roomSettings(cfg *config.Config, r *config.Room) room.Settings {
 		t = room.PIN
 	case config.RoomAutolock:
 		t = room.Autolock
+	case config.RoomLarge:
+		t = room.Large
 	}
 	return room.Settings{Number: room.Number(r.Number), Name: r.Name, MaxParticipants: r.MaxParticipants,
 		Type: t, Language: r.Language, GracePeriod: r.GracePeriod,
-		Layout: r.Layout, Layouts: cfg.LayoutNames()}
+		Layout: r.Layout, Layouts: cfg.LayoutNames(),
+		StreamAutoStart: r.Stream != nil && r.Stream.AutoStart}
 }
 
 // pinRules parses every room's PIN hashes once, at start.

@@ -46,6 +46,7 @@ type Service struct {
 	// ports and limits change only with a restart.
 	live     atomic.Pointer[config.Config]
 	video    *videoRooms
+	streams  *streamTotals
 	ready    atomic.Bool
 	draining atomic.Bool
 }
@@ -90,10 +91,13 @@ func New(cfg *config.Config, log *slog.Logger, version string) (*Service, error)
 		return nil, err
 	}
 	s.metrics.Registry().MustRegister(videoCollector{s.video})
+	s.streams = &streamTotals{active: map[*streamLeg]struct{}{}}
+	s.metrics.Registry().MustRegister(streamCollector{s.streams})
 	s.rooms = room.NewManager(room.Config{
 		Lookup:         s.lookupRoom,
 		NewMixer:       s.newMixer,
 		NewVideoMixer:  s.video.newMixer,
+		NewStreamer:    s.newStreamer,
 		Verifier:       s.verifier,
 		UnknownAsDecoy: cfg.Security.UnknownRooms != "reject",
 		Audit:          s.audit.Room,
@@ -228,7 +232,7 @@ func (s *Service) newMixer(rs room.Settings) (room.Mixer, error) {
 		Name:       "room " + string(rs.Number),
 		Metrics:    s.metrics,
 		Logger:     s.log.With("room", string(rs.Number), "component", "mixer"),
-		NewEncoder: audio.CodecEncoder,
+		NewEncoder: audioEncoder,
 	})
 	if err := m.Start(); err != nil {
 		return nil, err

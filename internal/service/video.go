@@ -85,8 +85,11 @@ func newVideoConfig(cfg *config.Config) (*videoConfig, error) {
 
 // newEncoder makes an encoder group's encoder.
 func newEncoder(c codec.VideoCodec, cfg codec.VideoEncoderConfig) (codec.VideoEncoder, error) {
-	if c == codec.H264 {
+	switch c {
+	case codec.H264:
 		return codec.NewH264Encoder(cfg)
+	case streamCodec:
+		return codec.NewH264HighEncoder(cfg)
 	}
 	return codec.NewVP8Encoder(cfg)
 }
