@@ -25,6 +25,8 @@ var (
 	ErrBadLayout = errors.New("no such layout")
 	// ErrNoStream: the room does not stream (not a large room).
 	ErrNoStream = errors.New("this room does not stream")
+	// ErrMediaAttached: the participant has media already.
+	ErrMediaAttached = errors.New("participant has media already")
 	// ErrNoSuchParticipant: no participant with that ID in the room.
 	ErrNoSuchParticipant = errors.New("no such participant")
 	// ErrNotWaiting: admit or reject of a participant who is not in the lobby.

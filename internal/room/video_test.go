@@ -221,3 +221,47 @@ func TestSpotlight(t *testing.T) {
 		t.Fatal("spotlight off left the pin")
 	}
 }
+
+// A browser joins with a control API token, then attaches its media: it
+// keeps its role and state (here: waiting in the lobby), hears the lobby
+// and sees the slate until admitted.
+func TestAttachMedia(t *testing.T) {
+	fv := newFakeVideo()
+	h := newHarness(t, []Settings{autolockRoom(10)}, withVideo(fv))
+	host := h.joinAs("3003", "Host", hostPIN)
+	p, err := h.api("3003", guestPIN, "Browser")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.settle()
+	leg := &fakeLeg{}
+	leg.attach(p)
+	if _, err := p.AttachMedia(MediaRequest{Protocol: "webrtc", Encryption: "dtls-srtp", Leg: leg, AudioFormat: "opus/48000/2", Sink: nil}); err != nil {
+		t.Fatal(err)
+	}
+	h.settle()
+	mx := host.mixer()
+	if !mx.present(p.ID()) || mx.inMeeting(p.ID()) {
+		t.Fatalf("browser in the lobby: in mixer %v, in meeting %v; want isolated", mx.present(p.ID()), mx.inMeeting(p.ID()))
+	}
+	if _, s, _ := fv.state(p.ID()); s != SlateLobby {
+		t.Fatalf("browser in the lobby sees slate %s", s)
+	}
+	if _, err := p.AttachMedia(MediaRequest{Protocol: "webrtc", AudioFormat: "opus/48000/2"}); !errors.Is(err, ErrMediaAttached) {
+		t.Fatalf("second attach = %v, want ErrMediaAttached", err)
+	}
+	if err := host.p.Admit(p.ID()); err != nil {
+		t.Fatal(err)
+	}
+	h.settle()
+	if !mx.inMeeting(p.ID()) {
+		t.Fatal("admitted browser is not in the mix")
+	}
+	if v, s, _ := fv.state(p.ID()); !v || s != SlateNone {
+		t.Fatalf("admitted browser: visible %v slate %s", v, s)
+	}
+	info, _ := p.Info()
+	if info.Protocol != "webrtc" || info.Encryption != "dtls-srtp" {
+		t.Fatalf("info %+v", info)
+	}
+}
