@@ -197,7 +197,7 @@ func (s *Server) newCall(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	inv := req.Clone()
 	inv.To().Params.Add("tag", sip.GenerateTagN(16))
-	id, err := sip.DialogIDFromRequestUAS(inv)
+	id, err := dialogID(inv)
 	if err != nil {
 		closePorts()
 		fail(fmt.Errorf("%w: %v", errBadHeader, err))
@@ -374,7 +374,7 @@ func (s *Server) mediaIP(req *sip.Request) net.IP {
 // tag, Contact, Allow and Supported; 2xx to INVITE/UPDATE carry the timer.
 func (c *call) respond(req *sip.Request, tx sip.ServerTransaction, code int, reason string, body []byte) *sip.Response {
 	r := req
-	if req == c.invite || (req.To() != nil && !req.To().Params.Has("tag")) {
+	if req == c.invite || toTag(req) == "" {
 		r = c.invite // the initial INVITE: responses take our To tag
 	}
 	res := sip.NewResponseFromRequest(r, code, reason, body)

@@ -53,6 +53,7 @@ func (g *guard) filter(p sip.TransportReadProps, data []byte) ([]byte, error) {
 		if len(bytes.Trim(data, "\r\n")) == 0 {
 			return data, nil // keep-alive
 		}
+		data = normalizeHead(data)
 		req, code, reason := g.check(data)
 		if reason != "" {
 			g.reject(data, code, reason, func(b []byte) {
@@ -118,7 +119,7 @@ func (g *guard) stream(p sip.TransportReadProps, data []byte) ([]byte, error) {
 		if len(b) < total {
 			return out, nil
 		}
-		msg := b[:total]
+		msg := normalizeHead(b[:total])
 		if req, code, reason := g.check(msg); reason != "" {
 			g.reject(msg, code, reason, g.tcpWriter(key))
 		} else if !g.drop(p.RemoteAddr, req) {

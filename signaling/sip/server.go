@@ -332,7 +332,7 @@ func (s *Server) Calls() int {
 }
 
 func (s *Server) findCall(req *sip.Request) *call {
-	id, err := sip.DialogIDFromRequestUAS(req)
+	id, err := dialogID(req)
 	if err != nil {
 		return nil
 	}
@@ -411,7 +411,7 @@ func (s *Server) Drain() {
 
 func (s *Server) onOptions(req *sip.Request, tx sip.ServerTransaction) {
 	s.count()
-	if s.draining.Load() && (req.To() == nil || !req.To().Params.Has("tag")) {
+	if s.draining.Load() && toTag(req) == "" {
 		s.respond(req, tx, 503, "Service Unavailable", sip.NewHeader("Retry-After", "60"))
 		return
 	}
@@ -528,7 +528,7 @@ func (s *Server) onUpdate(req *sip.Request, tx sip.ServerTransaction) {
 
 func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	s.count()
-	if to := req.To(); to != nil && to.Params.Has("tag") {
+	if toTag(req) != "" {
 		c := s.findCall(req)
 		if c == nil {
 			s.respond(req, tx, 481, "Call/Transaction Does Not Exist")
