@@ -77,6 +77,11 @@ func (c *Config) checkStream(k *checker, key string, r *Room) {
 		s.Resolution = DefaultStreamResolution
 	}
 	checkResolution(k, skey+".resolution", s.Resolution)
+	sw, sh, ok1 := ParseResolution(s.Resolution)
+	rw, rh, ok2 := ParseResolution(r.Resolution)
+	if ok1 && ok2 && (sw > rw || sh > rh) {
+		k.addf(skey+".resolution", "%s is larger than the room's picture (%s), which the stream is made from; raise the room's resolution or lower the stream's", s.Resolution, r.Resolution)
+	}
 	if s.BitrateKbps == 0 {
 		s.BitrateKbps = DefaultStreamBitrateKbps
 	}

@@ -146,3 +146,13 @@ func TestStreamConfig(t *testing.T) {
 		})
 	}
 }
+
+func TestStreamLargerThanRoom(t *testing.T) {
+	host := "$argon2id$v=19$m=19456,t=2,p=1$Zov/o8nLTxsQL3QslH2E7Q$AcyLlwyoQ64FhUeFg/jS02Ap8TONSP/5+1hksjnUw1E"
+	src := "sip: {listen: [\"udp:127.0.0.1:5060\"]}\nmedia: {rtp_ports: \"40000-40999\"}\nrooms: [{number: \"5005\", type: large, host_pin: \"" + host +
+		"\", stream: {url: \"rtmp://x/live\", key_env: K, resolution: 1920x1080}}]\n"
+	_, err := Parse([]byte(src), "vmrd.yaml")
+	if want := "rooms[0].stream.resolution: 1920x1080 is larger than the room's picture (1280x720)"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("error %v, want %q", err, want)
+	}
+}

@@ -252,8 +252,8 @@ func (m *Manager) Snapshot() map[Number]int {
 	defer m.mu.Unlock()
 	out := make(map[Number]int, len(m.rooms))
 	for _, r := range m.rooms {
-		if !r.settings.Decoy {
-			out[r.settings.Number] = int(r.count.Load())
+		if !r.decoy {
+			out[r.number] = int(r.count.Load())
 		}
 	}
 	return out

@@ -77,7 +77,7 @@ func (p *Participant) ID() ParticipantID { return p.id }
 func (p *Participant) Role() Role { return Role(p.roleA.Load()) }
 
 // Room is the number of the participant's room.
-func (p *Participant) Room() Number { return p.room.settings.Number }
+func (p *Participant) Room() Number { return p.room.number }
 
 // Input is where the participant's decoded audio goes; nil for API participants.
 func (p *Participant) Input() AudioInput {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -16,6 +17,10 @@ var errRoomStopping = errors.New("room is stopping")
 // Room is the actor of one active room: one goroutine owns its state and
 // takes commands from a channel.
 type Room struct {
+	// number and decoy never change and may be read from any goroutine;
+	// settings belong to the actor (adopt replaces them on reload).
+	number   Number
+	decoy    bool
 	settings Settings
 	mixer    Mixer
 	video    VideoMixer
@@ -58,6 +63,8 @@ func newRoom(s Settings, mixer Mixer, video VideoMixer, m *Manager, log *slog.Lo
 		video = noVideo{}
 	}
 	return &Room{
+		number:   s.Number,
+		decoy:    s.Decoy,
 		settings: s,
 		mixer:    mixer,
 		video:    video,
@@ -70,7 +77,7 @@ func newRoom(s Settings, mixer Mixer, video VideoMixer, m *Manager, log *slog.Lo
 
 func (r *Room) String() string {
 	// Only the number: the other settings belong to the actor (adopt).
-	return fmt.Sprintf("Room(%s, %d participants)", r.settings.Number, r.count.Load())
+	return fmt.Sprintf("Room(%s, %d participants)", r.number, r.count.Load())
 }
 
 // run is the actor loop. It ends when the last participant leaves.
@@ -625,15 +632,9 @@ func (r *Room) shutdown() {
 // the decoy flag never change; everything else applies from now on: to
 // this join and later ones, the next grace period, the next prompts.
 func (r *Room) adopt(s Settings) {
-	if s.Number != r.settings.Number || s.Decoy != r.settings.Decoy || settingsEqual(s, r.settings) {
+	if s.Number != r.number || s.Decoy != r.decoy || reflect.DeepEqual(s, r.settings) {
 		return
 	}
 	r.log.Info("room settings changed: they apply to new joins", "type", s.Type.String(), "max_participants", s.MaxParticipants)
 	r.settings = s
-}
-
-func settingsEqual(a, b Settings) bool {
-	return a.Name == b.Name && a.MaxParticipants == b.MaxParticipants && a.Type == b.Type &&
-		a.Language == b.Language && a.GracePeriod == b.GracePeriod && a.Layout == b.Layout &&
-		slices.Equal(a.Layouts, b.Layouts)
 }

@@ -30,7 +30,9 @@ func (s Slate) String() string {
 // VideoMixer is the compositor of one room, as the room drives it. The
 // room never sees pictures: legs attach their video to the compositor
 // through the service, by participant ID, and the room says who is seen
-// and what each participant sees. Methods must not block.
+// and what each participant sees. Methods must not block, except Remove,
+// which may wait for a running compositor tick (a few milliseconds) so
+// that nothing reaches the participant's leg afterwards.
 type VideoMixer interface {
 	// SetVisible puts a participant into the others' views (true) or takes
 	// them out.

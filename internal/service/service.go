@@ -23,6 +23,7 @@ import (
 	"vmrd/internal/media"
 	"vmrd/internal/metrics"
 	"vmrd/internal/room"
+	"vmrd/internal/stream"
 	"vmrd/mixer/audio"
 	"vmrd/signaling/sdp"
 	sipsig "vmrd/signaling/sip"
@@ -91,7 +92,7 @@ func New(cfg *config.Config, log *slog.Logger, version string) (*Service, error)
 		return nil, err
 	}
 	s.metrics.Registry().MustRegister(videoCollector{s.video})
-	s.streams = &streamTotals{active: map[*streamLeg]struct{}{}}
+	s.streams = &streamTotals{active: map[*stream.Publisher]struct{}{}}
 	s.metrics.Registry().MustRegister(streamCollector{s.streams})
 	s.rooms = room.NewManager(room.Config{
 		Lookup:         s.lookupRoom,

@@ -80,10 +80,11 @@ func streamKey(s *config.Stream) (string, error) {
 	return k, nil
 }
 
-// streamTotals are the counters of every stream, for metrics.
+// streamTotals are the counters of every stream, for metrics. Keyed by
+// publisher: a stream stopped and started again is two publishers.
 type streamTotals struct {
 	mu       sync.Mutex
-	active   map[*streamLeg]struct{}
+	active   map[*stream.Publisher]struct{}
 	bytes    uint64 // of streams that ended
 	frames   uint64
 	dropped  uint64
@@ -125,6 +126,8 @@ type streamLeg struct {
 	pub *stream.Publisher // nil when stopped
 	aac *codec.AACEncoder
 	t0  time.Time
+	// stopping waits for publishers being stopped in the background.
+	stopping sync.WaitGroup
 
 	// Owned by the audio mixer's goroutine while running.
 	pcm        []int16
@@ -140,22 +143,43 @@ type streamLeg struct {
 
 var _ room.Streamer = (*streamLeg)(nil)
 
-// Start connects (in the background) and joins the room's mixers.
+// Start connects (in the background) and joins the room's mixers. A
+// stream that failed (the ingest gave up on us) is replaced by a new one.
 func (l *streamLeg) Start() error {
+	l.mu.Lock()
+	failed := l.pub != nil && (l.pub.State() == stream.StateFailed || l.pub.State() == stream.StateStopped)
+	running := l.pub != nil
+	l.mu.Unlock()
+	if failed {
+		l.Stop()
+	} else if running {
+		return nil
+	}
+	pub, err := l.start()
+	if err != nil {
+		return err
+	}
+	l.totals.add(pub)
+	pub.Start()
+	return nil
+}
+
+// start builds the publisher and joins the mixers.
+func (l *streamLeg) start() (*stream.Publisher, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.pub != nil {
-		return nil
+		return nil, fmt.Errorf("stream of room %s is already running", l.number)
 	}
 	key, err := streamKey(&l.conf)
 	if err != nil {
 		l.totals.failures.Add(1)
 		l.report(room.StreamStatus{State: "failed", Error: err.Error()})
-		return err
+		return nil, err
 	}
 	aac, err := codec.NewAACEncoder(codec.AACConfig{SampleRate: 48000, Channels: 2, Bitrate: 128000})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	report := l.report
 	pub := stream.New(stream.Config{
@@ -178,7 +202,7 @@ func (l *streamLeg) Start() error {
 	if _, err := l.audio.Add(streamID, streamAudioFormat, audio.SinkFunc(l.writeAudio)); err != nil {
 		l.pub, l.aac = nil, nil
 		_ = aac.Close()
-		return fmt.Errorf("stream audio: %w", err)
+		return nil, fmt.Errorf("stream audio: %w", err)
 	}
 	_ = l.audio.SetInMeeting(streamID, true)
 	if l.video != nil {
@@ -191,12 +215,10 @@ func (l *streamLeg) Start() error {
 			_ = l.audio.Remove(streamID)
 			l.pub, l.aac = nil, nil
 			_ = aac.Close()
-			return fmt.Errorf("stream video: %w", err)
+			return nil, fmt.Errorf("stream video: %w", err)
 		}
 	}
-	l.totals.add(l)
-	pub.Start()
-	return nil
+	return pub, nil
 }
 
 // Stop leaves the mixers and closes the connection in the background.
@@ -214,15 +236,21 @@ func (l *streamLeg) Stop() {
 		_ = l.video.m.Remove(streamID)
 	}
 	_ = aac.Close()
+	// Closing the connection may wait for a write or dial timeout; the
+	// room's actor does not wait for that, Close does.
+	l.stopping.Add(1)
 	go func() {
+		defer l.stopping.Done()
 		pub.Stop() // waits for the connection's goroutine
-		l.totals.remove(l, pub.Stats())
+		l.totals.remove(pub)
 	}()
 }
 
-// Close stops the stream; the room is ending.
+// Close stops the stream and waits until its connection is closed; the
+// room is ending.
 func (l *streamLeg) Close() error {
 	l.Stop()
+	l.stopping.Wait()
 	return nil
 }
 
@@ -286,16 +314,17 @@ func (l *streamLeg) writeVideo(payloads [][]byte, ts uint32, key bool) {
 	pub.WriteVideo(payloads[0], l.videoStart+time.Duration(elapsed)*time.Second/90000, key)
 }
 
-func (t *streamTotals) add(l *streamLeg) {
+func (t *streamTotals) add(p *stream.Publisher) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.active[l] = struct{}{}
+	t.active[p] = struct{}{}
 }
 
-func (t *streamTotals) remove(l *streamLeg, st stream.Stats) {
+func (t *streamTotals) remove(p *stream.Publisher) {
+	st := p.Stats()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	delete(t.active, l)
+	delete(t.active, p)
 	t.bytes += st.BytesSent
 	t.frames += st.FramesSent
 	t.dropped += st.FramesDropped
@@ -324,21 +353,23 @@ func (c streamCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c streamCollector) Collect(ch chan<- prometheus.Metric) {
 	t := c.t
 	t.mu.Lock()
-	active, live := len(t.active), 0
+	pubs := make([]*stream.Publisher, 0, len(t.active))
+	for p := range t.active {
+		pubs = append(pubs, p)
+	}
 	bytes, frames, dropped, reconn := t.bytes, t.frames, t.dropped, t.reconn
-	for l := range t.active {
-		if pub, _ := l.current(); pub != nil {
-			st := pub.Stats()
-			bytes += st.BytesSent
-			frames += st.FramesSent
-			dropped += st.FramesDropped
-			reconn += st.Reconnects
-			if pub.State() == stream.StateLive {
-				live++
-			}
+	t.mu.Unlock()
+	active, live := len(pubs), 0
+	for _, pub := range pubs {
+		st := pub.Stats()
+		bytes += st.BytesSent
+		frames += st.FramesSent
+		dropped += st.FramesDropped
+		reconn += st.Reconnects
+		if pub.State() == stream.StateLive {
+			live++
 		}
 	}
-	t.mu.Unlock()
 	ch <- prometheus.MustNewConstMetric(descStreamsActive, prometheus.GaugeValue, float64(active))
 	ch <- prometheus.MustNewConstMetric(descStreamsLive, prometheus.GaugeValue, float64(live))
 	ch <- prometheus.MustNewConstMetric(descStreamBytes, prometheus.CounterValue, float64(bytes))

@@ -43,7 +43,10 @@ func slateText(s room.Slate, lang string) string {
 // videoRooms builds and tracks the rooms' compositors.
 type videoRooms struct {
 	live atomic.Pointer[videoConfig] // replaced on reload
-	log  *slog.Logger
+	// bitrate is video.bitrate_kbps from the start: it is in our SDP
+	// (b=AS), so a reload cannot raise it under running endpoints.
+	bitrate int
+	log     *slog.Logger
 
 	mu     sync.Mutex
 	active map[*videoRoom]struct{}
@@ -61,7 +64,7 @@ func newVideoRooms(cfg *config.Config, log *slog.Logger) (*videoRooms, error) {
 	if err != nil {
 		return nil, err
 	}
-	vr := &videoRooms{log: log, active: map[*videoRoom]struct{}{}}
+	vr := &videoRooms{log: log, active: map[*videoRoom]struct{}{}, bitrate: cfg.Video.BitrateKbps * 1000}
 	vr.live.Store(vc)
 	return vr, nil
 }
@@ -105,7 +108,7 @@ func (vr *videoRooms) roomPicture(n room.Number) sipsig.VideoRoom {
 	if !ok {
 		w, h = 1280, 720
 	}
-	return sipsig.VideoRoom{Width: w, Height: h, FPS: fps, Bitrate: cfg.Video.BitrateKbps * 1000}
+	return sipsig.VideoRoom{Width: w, Height: h, FPS: fps, Bitrate: vr.bitrate}
 }
 
 // sdpPrefs are the video codecs and limits written into SDP.

@@ -152,6 +152,9 @@ func (m *Mixer) closeEncoder(g *group) {
 // render brings the group's canvas up to date with its view, redrawing
 // only cells whose source, picture or decoration changed.
 func (m *Mixer) render(g *group, active *Input) {
+	if g.lay != nil && g.lay.Len() < 2 {
+		active = nil // one picture: nobody to tell the speaker from
+	}
 	if g.slate != "" {
 		if !g.drawnValid || g.drawnSlate != g.slate {
 			if err := g.canvas.CopyFrom(m.text.slate(g.slate, g.key.w, g.key.h)); err == nil {

@@ -53,6 +53,11 @@ type call struct {
 	// vports are the video stream's ports, owned until its session takes them.
 	vports   *media.Ports
 	videoLeg atomic.Pointer[videoLeg]
+	// videoMu orders starting, updating and stopping the video leg (the
+	// ACK, re-INVITE and call end run on different goroutines);
+	// videoClosed: the call ended, no video starts any more.
+	videoMu     sync.Mutex
+	videoClosed bool
 	// fastUpdateBusy: a picture_fast_update INFO of ours is in flight.
 	fastUpdateBusy atomic.Bool
 
@@ -234,6 +239,11 @@ func (s *Server) newCall(req *sip.Request, tx sip.ServerTransaction) {
 		s.unregister(c)
 		if vports != nil {
 			vports.Close()
+			// The early prompt's SDP must not offer the port just closed.
+			c.local.VideoPort = 0
+			if neg != nil {
+				neg.DropVideo()
+			}
 		}
 		if errors.Is(err, room.ErrRoomFull) {
 			// Tell the caller why before refusing: the prompt as early media.
@@ -929,7 +939,7 @@ func (c *call) end(reason string) {
 		}
 		sess, ports, p := c.session, c.ports, c.participant
 		c.mu.Unlock()
-		c.stopVideo()
+		c.closeVideo()
 		if p != nil {
 			p.Leave(reason)
 		}

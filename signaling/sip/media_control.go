@@ -110,6 +110,14 @@ func (c *call) askFastUpdate() {
 		req.SetBody([]byte(fastUpdateBody))
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
+		go func() {
+			// The call's end cancels the request: no INFO outlives its dialog.
+			select {
+			case <-c.done:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
 		res, err := c.do(ctx, req)
 		switch {
 		case err != nil:

@@ -138,6 +138,16 @@ func feedbackOf(v *sdp.Video) media.VideoFeedback {
 // startVideo makes the video session for a negotiated stream and attaches
 // it to the room's compositor. The call's video ports go to the session.
 func (c *call) startVideo(v *sdp.Video) error {
+	c.videoMu.Lock()
+	defer c.videoMu.Unlock()
+	return c.startVideoLocked(v)
+}
+
+// startVideoLocked is startVideo with c.videoMu held.
+func (c *call) startVideoLocked(v *sdp.Video) error {
+	if c.videoClosed {
+		return errors.New("call ended")
+	}
 	c.mu.Lock()
 	ports, p := c.vports, c.participant
 	c.vports = nil
@@ -176,7 +186,9 @@ func (c *call) startVideo(v *sdp.Video) error {
 		_ = sess.Close()
 		return fmt.Errorf("attach video: %w", err)
 	}
+	leg.mu.Lock()
 	leg.att = att
+	leg.mu.Unlock()
 	c.videoLeg.Store(leg)
 	c.log.Info("video started", "codec", string(v.Codec), "pipeline", sess.String())
 	return nil
@@ -186,14 +198,19 @@ func (c *call) startVideo(v *sdp.Video) error {
 // codec or picture size re-attaches it with a new encoder group), started
 // when it is new and we still have ports, or stopped when refused.
 func (c *call) updateVideo(v *sdp.Video) error {
+	c.videoMu.Lock()
+	defer c.videoMu.Unlock()
+	if c.videoClosed {
+		return nil
+	}
 	leg := c.videoLeg.Load()
 	switch {
 	case leg == nil && v == nil:
 		return nil
 	case leg == nil:
-		return c.startVideo(v)
+		return c.startVideoLocked(v)
 	case v == nil:
-		c.stopVideo()
+		c.stopVideoLocked()
 		return nil
 	}
 	if err := leg.sess.Update(media.VideoUpdate{
@@ -233,6 +250,22 @@ func (c *call) updateVideo(v *sdp.Video) error {
 // stopVideo detaches the call's video and closes its session; the port
 // pair goes with it, so later offers get video port 0.
 func (c *call) stopVideo() {
+	c.videoMu.Lock()
+	defer c.videoMu.Unlock()
+	c.stopVideoLocked()
+}
+
+// closeVideo stops the call's video for good: a start or update racing
+// with the call's end finds it closed and starts nothing.
+func (c *call) closeVideo() {
+	c.videoMu.Lock()
+	defer c.videoMu.Unlock()
+	c.videoClosed = true
+	c.stopVideoLocked()
+}
+
+// stopVideoLocked is stopVideo with c.videoMu held.
+func (c *call) stopVideoLocked() {
 	leg := c.videoLeg.Swap(nil)
 	c.mu.Lock()
 	ports := c.vports
