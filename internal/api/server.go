@@ -24,6 +24,9 @@ type Config struct {
 	// Client serves the client control API under /api/client/ (a
 	// ClientAPI's Handler); nil leaves it off.
 	Client http.Handler
+	// Media serves the WebRTC signaling WebSocket at
+	// GET /api/client/v2/conferences/{number}/media; nil leaves it off.
+	Media  http.Handler
 	Logger *slog.Logger
 }
 
@@ -54,6 +57,9 @@ func New(cfg Config) *Server {
 	})
 	if cfg.Client != nil {
 		mux.Handle("/api/client/", cfg.Client)
+	}
+	if cfg.Media != nil {
+		mux.Handle("GET "+ClientPrefix+"{number}/media", cfg.Media)
 	}
 	return &Server{cfg: cfg, srv: &http.Server{
 		Handler:           mux,

@@ -69,6 +69,8 @@ type Config struct {
 	// API is the control API.
 	API   API    `yaml:"api"`
 	Rooms []Room `yaml:"rooms"`
+	// WebRTC lets browsers join with media (webrtc.go).
+	WebRTC WebRTC `yaml:"webrtc"`
 
 	// pos maps key paths ("sip.listen[1]") to their line in the file.
 	pos map[string]int

@@ -47,7 +47,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "unknown key at top level",
 			src:  minimal + "bogus: 1\n",
-			want: "vmrd.yaml:4: bogus: unknown key; the top level takes sip, media, http, log, audio, video, security, audit, api, rooms",
+			want: "vmrd.yaml:4: bogus: unknown key; the top level takes sip, media, http, log, audio, video, security, audit, api, rooms, webrtc",
 		},
 		{
 			name: "unknown nested key",

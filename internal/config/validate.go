@@ -69,6 +69,7 @@ func (c *Config) check(file string) []Problem {
 	c.checkVideo(k)
 	c.checkRooms(k, audioOK)
 	c.checkSecurity(k)
+	c.checkWebRTC(k)
 	if c.API.TokenTTL < 10*time.Second || c.API.TokenTTL > 24*time.Hour {
 		k.addf("api.token_ttl", "%s is out of range; use 10s to 24h (default 120s)", fmtDur(c.API.TokenTTL))
 	}

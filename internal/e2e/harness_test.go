@@ -246,6 +246,13 @@ type Config struct {
 		TokenTTL string `yaml:"token_ttl,omitempty"`
 	} `yaml:"api,omitempty"`
 	Rooms []RoomConfig `yaml:"rooms"`
+	// WebRTC: startDaemon picks a free UDP port and offers loopback
+	// candidates unless the test set a port.
+	WebRTC struct {
+		UDPPort         int  `yaml:"udp_port,omitempty"`
+		TCPPort         int  `yaml:"tcp_port,omitempty"`
+		IncludeLoopback bool `yaml:"include_loopback,omitempty"`
+	} `yaml:"webrtc,omitempty"`
 }
 
 // SIPLimits is sip.limits:; zero values keep the daemon's defaults.
@@ -370,6 +377,10 @@ func startDaemon(t *testing.T, cfg Config) *daemon {
 		cfg.SIP.Listen = append(cfg.SIP.Listen, "tls:"+d.TLSAddr)
 	}
 	cfg.HTTP.Listen = d.HTTPAddr
+	if cfg.WebRTC.UDPPort == 0 {
+		cfg.WebRTC.UDPPort = freePort(t)
+		cfg.WebRTC.IncludeLoopback = true
+	}
 	if cfg.Media.RTPPorts == "" {
 		cfg.Media.RTPPorts = nextRTPRange()
 	}

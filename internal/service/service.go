@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"sync/atomic"
 	"vmrd/configs"
 	"vmrd/internal/pin"
@@ -27,6 +28,7 @@ import (
 	"vmrd/mixer/audio"
 	"vmrd/signaling/sdp"
 	sipsig "vmrd/signaling/sip"
+	webrtcsig "vmrd/signaling/webrtc"
 )
 
 // Service is a running vmrd.
@@ -36,6 +38,7 @@ type Service struct {
 	metrics  *metrics.Metrics
 	rooms    *room.Manager
 	sip      *sipsig.Server
+	webrtc   *webrtcsig.Server // nil unless browsers may join with media
 	http     *api.Server
 	client   *api.ClientAPI
 	audit    *auditLog
@@ -176,11 +179,23 @@ func New(cfg *config.Config, log *slog.Logger, version string) (*Service, error)
 			Draining: s.draining.Load,
 			Logger:   log.With("component", "api"),
 		})
+		var media http.Handler
+		if cfg.WebRTCEnabled() {
+			if s.webrtc, err = s.newWebRTC(); err != nil {
+				s.client.Close()
+				_ = s.sip.Close()
+				_ = s.rooms.Close()
+				_ = s.audit.Close()
+				return nil, fmt.Errorf("webrtc: %w", err)
+			}
+			media = s.webrtc
+		}
 		s.http = api.New(api.Config{
 			Listen:   cfg.HTTP.Listen,
 			Registry: s.metrics.Registry(),
 			Ready:    s.ready.Load,
 			Client:   s.client.Handler(),
+			Media:    media,
 			Logger:   log.With("component", "http"),
 		})
 	}
@@ -271,10 +286,10 @@ func (s *Service) Drain(ctx context.Context) {
 	s.sip.Drain()
 	t := time.NewTicker(200 * time.Millisecond)
 	defer t.Stop()
-	for s.sip.Calls() > 0 {
+	for s.sip.Calls() > 0 || s.webrtcLegs() > 0 {
 		select {
 		case <-ctx.Done():
-			s.log.Info("drain deadline reached", "calls", s.sip.Calls())
+			s.log.Info("drain deadline reached", "calls", s.sip.Calls(), "webrtc_legs", s.webrtcLegs())
 			return
 		case <-t.C:
 		}
@@ -282,10 +297,21 @@ func (s *Service) Drain(ctx context.Context) {
 	s.log.Info("drained: no calls left")
 }
 
+// webrtcLegs is the number of browsers with media.
+func (s *Service) webrtcLegs() int64 {
+	if s.webrtc == nil {
+		return 0
+	}
+	return s.webrtc.Stats().LegsActive
+}
+
 // Close hangs up every call and stops everything, in reverse order of start.
 func (s *Service) Close() error {
 	s.ready.Store(false)
 	var errs []error
+	if s.webrtc != nil {
+		errs = append(errs, s.webrtc.Close()) // browsers get a bye; their participants leave
+	}
 	if s.client != nil {
 		s.client.Close() // ends event streams and removes API participants' sessions
 	}
