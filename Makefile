@@ -7,7 +7,7 @@ CONFIG ?= configs/vmrd.yaml
 export CGO_ENABLED := 1
 GOTEST_FLAGS ?=
 
-.PHONY: help setup setup-test build run test test-unit test-e2e bench soak fuzz lint clean install
+.PHONY: help setup setup-test build run test test-unit test-e2e test-browser bench soak fuzz lint clean install
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -33,6 +33,9 @@ test-unit: setup ## unit tests only
 
 test-e2e: setup-test ## end-to-end tests with sipp and baresip only
 	go test -count=1 -v $(GOTEST_FLAGS) ./internal/e2e/
+
+test-browser: setup-test ## only the browser (WebRTC, headless Chromium) tests; screenshots in TEST_OUTPUT
+	go test -count=1 -v -run 'TestBrowser' ./internal/e2e/
 
 bench: setup-test ## benchmarks (mixers, codecs, media, PINs, call rate, PIN attack, video vs ffmpeg, video room CPU); figures in the closing notes
 	go test -run '^$$' -bench . -benchmem -count=1 ./internal/codec/ ./mixer/audio/ ./internal/media/

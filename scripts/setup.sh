@@ -16,9 +16,11 @@ build_pkgs=(gcc libc6-dev pkg-config libopus-dev libspandsp-dev
 # H.264 and file sources) are the real SIP peers; tshark checks on the wire
 # that encrypted calls are encrypted; ffmpeg makes test pictures and
 # decodes what vmrd sends; nginx with its RTMP (and stream, for RTMPS)
-# modules receives large rooms' streams; systemd-analyze checks the unit.
+# modules receives large rooms' streams; systemd-analyze checks the unit;
+# Debian's Chromium is the browser the WebRTC tests drive (with
+# playwright-core from npm, installed below; never a downloaded browser).
 test_pkgs=(sip-tester baresip-core baresip-ffmpeg tshark ffmpeg
-	nginx libnginx-mod-rtmp libnginx-mod-stream systemd)
+	nginx libnginx-mod-rtmp libnginx-mod-stream systemd chromium)
 
 want=("${build_pkgs[@]}")
 if [[ "${1:-}" == "--test" ]]; then
@@ -47,4 +49,16 @@ fi
 if ! command -v go >/dev/null; then
 	echo "setup: Go is not installed. vmrd needs Go 1.26 or newer (see README)." >&2
 	exit 1
+fi
+
+# The browser tests' driver: playwright-core at the version the lock file
+# pins (Node.js 20 or newer with npm; Debian 12's own nodejs 18 is too old).
+if [[ "${1:-}" == "--test" ]]; then
+	browser="$(cd "$(dirname "$0")/.." && pwd)/internal/e2e/browser"
+	if ! command -v npm >/dev/null; then
+		echo "setup: npm is missing; the browser tests will skip (they need Node.js 20+ with npm)" >&2
+	elif [[ ! "$browser/node_modules/.package-lock.json" -nt "$browser/package-lock.json" ]]; then
+		echo "setup: installing the browser test driver (npm ci)"
+		(cd "$browser" && npm ci --no-audit --no-fund --loglevel=error)
+	fi
 fi

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"time"
+	"vmrd/internal/api/web"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -61,6 +62,9 @@ func New(cfg Config) *Server {
 	if cfg.Media != nil {
 		mux.Handle("GET "+ClientPrefix+"{number}/media", cfg.Media)
 	}
+	// The web page (its own files only; everything else under / is 404).
+	// Not "GET /": that pattern would conflict with "/api/client/".
+	mux.Handle("/", web.Handler())
 	return &Server{cfg: cfg, srv: &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,
