@@ -51,7 +51,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
 )
 
 // browserDir is the Playwright driver's folder, relative to this package.

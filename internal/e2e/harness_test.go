@@ -905,21 +905,30 @@ func (p *phone) Log() string {
 // waitLog polls the phone's log until it matches re.
 func (p *phone) waitLog(t *testing.T, re *regexp.Regexp, within time.Duration) []string {
 	t.Helper()
+	return waitProcessLog(t, p.cfg.Name, p.Log, p.done, func() error { return p.err }, re, within)
+}
+
+// waitProcessLog polls a baresip's log (log) until it matches re; it fails
+// the test when the process exits first (done closed; exitErr is then its
+// Wait result) or within passes.
+func waitProcessLog(t *testing.T, name string, log func() string, done <-chan struct{}, exitErr func() error,
+	re *regexp.Regexp, within time.Duration) []string {
+	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
-		if m := re.FindStringSubmatch(p.Log()); m != nil {
+		if m := re.FindStringSubmatch(log()); m != nil {
 			return m
 		}
 		select {
-		case <-p.done:
-			if m := re.FindStringSubmatch(p.Log()); m != nil {
+		case <-done:
+			if m := re.FindStringSubmatch(log()); m != nil {
 				return m
 			}
-			t.Fatalf("baresip %s exited (%v) before its log matched %q", p.cfg.Name, p.err, re)
+			t.Fatalf("baresip %s exited (%v) before its log matched %q", name, exitErr(), re)
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("baresip %s: log did not match %q within %v", p.cfg.Name, re, within)
+			t.Fatalf("baresip %s: log did not match %q within %v", name, re, within)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -230,24 +230,7 @@ func (p *videoPhone) Log() string {
 // waitLog polls the phone's log until it matches re.
 func (p *videoPhone) waitLog(t *testing.T, re *regexp.Regexp, within time.Duration) []string {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		if m := re.FindStringSubmatch(p.Log()); m != nil {
-			return m
-		}
-		select {
-		case <-p.done:
-			if m := re.FindStringSubmatch(p.Log()); m != nil {
-				return m
-			}
-			t.Fatalf("baresip %s exited (%v) before its log matched %q", p.opts.Name, p.err, re)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("baresip %s: log did not match %q within %v", p.opts.Name, re, within)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return waitProcessLog(t, p.opts.Name, p.Log, p.done, func() error { return p.err }, re, within)
 }
 
 // command sends one ctrl_tcp command and fails the test unless baresip
