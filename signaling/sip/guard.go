@@ -66,6 +66,9 @@ func (g *guard) filter(p sip.TransportReadProps, data []byte) ([]byte, error) {
 		if g.drop(p.RemoteAddr, req) {
 			return nil, nil
 		}
+		if req != nil && needs2543Tag(req) {
+			data = add2543Tag(data, req)
+		}
 		return data, nil
 	}
 	return g.stream(p, data)
@@ -123,6 +126,9 @@ func (g *guard) stream(p sip.TransportReadProps, data []byte) ([]byte, error) {
 		if req, code, reason := g.check(msg); reason != "" {
 			g.reject(msg, code, reason, g.tcpWriter(key))
 		} else if !g.drop(p.RemoteAddr, req) {
+			if req != nil && needs2543Tag(req) {
+				msg = add2543Tag(msg, req)
+			}
 			out = append(out, msg...)
 		}
 		buf.Next(total)
@@ -394,10 +400,14 @@ type guardConn struct {
 }
 
 // Write serializes our 400s with sipgo's own writes on the connection.
+// It also strips the From tags invented for RFC 2543 peers (rfc2543.go).
 func (c *guardConn) Write(b []byte) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	return c.Conn.Write(b)
+	if _, err := c.Conn.Write(strip2543Tags(b)); err != nil {
+		return 0, err
+	}
+	return len(b), nil
 }
 
 func (c *guardConn) Close() error {

@@ -214,7 +214,7 @@ func (s *Server) listen(l Listener) (func(), error) {
 		s.addContact("udp", pc.LocalAddr())
 		s.listeners = append(s.listeners, pc.Close)
 		s.log.Info("sip listening", "transport", "udp", "addr", pc.LocalAddr().String())
-		return func() { _ = s.srv.ServeUDP(pc) }, nil
+		return func() { _ = s.srv.ServeUDP(packetConn2543{pc}) }, nil
 	case "tcp":
 		ln, err := net.Listen("tcp", l.Addr)
 		if err != nil {
