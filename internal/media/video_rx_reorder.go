@@ -1,6 +1,10 @@
 package media
 
-import "time"
+import (
+	"time"
+
+	"github.com/pion/rtp"
+)
 
 // reorderSlots is how many sequence numbers the video reorder buffer spans:
 // packets further ahead than this force the oldest gaps to be given up.
@@ -238,4 +242,38 @@ func (b *reorderBuffer) nackDue(now time.Time, retry time.Duration, mark bool, d
 		}
 	}
 	return dst, next
+}
+
+// Reorderer puts one stream's RTP packets back in sequence order for a
+// depacketizer, with the video session's buffer: for legs whose packets
+// arrive through another stack (pion's tracks for browsers). A gap is
+// waited for MaxWait (a NACK's retransmission may fill it) and then given
+// up, so the depacketizer sees the loss. Not safe for concurrent use.
+type Reorderer struct {
+	b       reorderBuffer
+	maxWait time.Duration
+	deliver func(*rtp.Packet)
+	out     rtp.Packet
+	fn      deliverFunc // r.emit, made once: no allocation per packet
+}
+
+// NewReorderer makes a Reorderer that hands packets to deliver in order.
+// The packet deliver gets is valid only during the call.
+func NewReorderer(maxWait time.Duration, deliver func(*rtp.Packet)) *Reorderer {
+	r := &Reorderer{maxWait: maxWait, deliver: deliver}
+	r.fn = r.emit
+	return r
+}
+
+// Push adds a packet received at now and delivers what is in order.
+func (r *Reorderer) Push(p *rtp.Packet, now time.Time) {
+	r.out.Header.SSRC, r.out.Header.PayloadType = p.SSRC, p.PayloadType
+	r.b.push(p.SequenceNumber, p.Timestamp, p.Marker, p.Payload, now, r.maxWait, r.fn)
+	r.b.release(now, r.maxWait, r.fn)
+}
+
+func (r *Reorderer) emit(seq uint16, ts uint32, marker bool, payload []byte) {
+	r.out.Header.Version = 2
+	r.out.SequenceNumber, r.out.Timestamp, r.out.Marker, r.out.Payload = seq, ts, marker, payload
+	r.deliver(&r.out)
 }

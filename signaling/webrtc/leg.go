@@ -190,6 +190,7 @@ type leg struct {
 	aOn  bool
 
 	vq          chan *outFrame // video out, to the writer goroutine
+	vfree       chan *outFrame // frames the writer is done with, for reuse
 	pli         chan struct{}  // a keyframe request upstream is wanted
 	remoteVideo atomic.Uint32  // the browser's video SSRC
 
@@ -235,7 +236,7 @@ func newLeg(g *signal, offerSDP string) (*leg, string, error) {
 	if err != nil {
 		return nil, "", fmt.Errorf("peer connection: %w", err)
 	}
-	l := &leg{g: g, log: g.log, pc: pc, vc: vc, vq: make(chan *outFrame, 4), pli: make(chan struct{}, 1),
+	l := &leg{g: g, log: g.log, pc: pc, vc: vc, vq: make(chan *outFrame, 4), vfree: make(chan *outFrame, 6), pli: make(chan struct{}, 1),
 		stop: make(chan struct{}), aSeq: uint16(rand.Uint32()), aTS: rand.Uint32()} // RFC 3550 section 5.1: random starts
 	ok := false
 	defer func() {

@@ -3,6 +3,7 @@ package webrtc
 import (
 	"errors"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 
@@ -23,10 +24,9 @@ const (
 	maxConceal = 3
 	// pliInterval rate-limits our keyframe requests upstream.
 	pliInterval = 500 * time.Millisecond
-	// reorderWait and reorderHeld bound how long and how many video
-	// packets wait behind a gap for a retransmission (NACK).
+	// reorderWait is how long video packets wait behind a gap for a
+	// retransmission (NACK); media.Reorderer holds at most 128.
 	reorderWait = 150 * time.Millisecond
-	reorderHeld = 128
 )
 
 // readAudio decodes the browser's Opus into the participant's input.
@@ -117,91 +117,19 @@ func (l *leg) readVideo(t *pion.TrackRemote) {
 		d := media.NewH264Depacketizer(func(f media.H264Frame) { decode(f.Data) }, 0)
 		push = d.Push
 	}
-	ro := reorder{deliver: func(p *rtp.Packet) {
+	ro := media.NewReorderer(reorderWait, func(p *rtp.Packet) {
 		if err := push(p); err != nil && errors.Is(err, media.ErrFrameLoss) {
 			l.stats.videoLost.Add(1)
 			l.requestKeyframe()
 		}
-	}}
+	})
 	for {
 		pkt, _, err := t.ReadRTP()
 		if err != nil {
 			return
 		}
-		ro.push(pkt, time.Now())
+		ro.Push(pkt, time.Now())
 	}
-}
-
-// reorder puts one stream's packets back in sequence order. It holds
-// packets behind a gap until the gap fills (a NACKed retransmission) or
-// has waited too long; then the depacketizer sees the jump.
-type reorder struct {
-	deliver func(*rtp.Packet)
-	started bool
-	next    uint16
-	held    map[uint16]*rtp.Packet
-	since   time.Time // when the oldest gap was seen
-}
-
-func (r *reorder) push(p *rtp.Packet, now time.Time) {
-	if !r.started {
-		r.started, r.next = true, p.SequenceNumber
-		r.held = map[uint16]*rtp.Packet{}
-	}
-	d := int16(p.SequenceNumber - r.next)
-	switch {
-	case d < 0 && d > -1000:
-		return // late or duplicate
-	case d < 0 || d > 1000:
-		// A jump: the sender restarted its sequence (RFC 3550 A.1).
-		clear(r.held)
-		r.next = p.SequenceNumber
-	}
-	if p.SequenceNumber != r.next {
-		if len(r.held) == 0 {
-			r.since = now
-		}
-		r.held[p.SequenceNumber] = p
-		if len(r.held) > reorderHeld || now.Sub(r.since) > reorderWait {
-			r.skip()
-		}
-		return
-	}
-	r.deliver(p)
-	r.next++
-	r.drain()
-	if len(r.held) > 0 {
-		r.since = now
-	}
-}
-
-// drain hands out the held packets that are next in order.
-func (r *reorder) drain() {
-	for {
-		p, ok := r.held[r.next]
-		if !ok {
-			return
-		}
-		delete(r.held, r.next)
-		r.deliver(p)
-		r.next++
-	}
-}
-
-// skip gives up on the oldest gap: it moves to the oldest held packet.
-func (r *reorder) skip() {
-	first := true
-	var best uint16
-	for s := range r.held {
-		if first || int16(s-best) < 0 {
-			best, first = s, false
-		}
-	}
-	if first {
-		return
-	}
-	r.next = best
-	r.drain()
 }
 
 // WriteAudio implements room.AudioSink: one 20 ms Opus frame of the
@@ -231,13 +159,21 @@ type outFrame struct {
 // picture is dropped and a keyframe asked for, so the browser's decoder
 // recovers.
 func (l *leg) WriteVideo(payloads [][]byte, ts uint32, _ bool) {
-	f := &outFrame{payloads: make([][]byte, len(payloads)), ts: ts}
+	var f *outFrame
+	select {
+	case f = <-l.vfree:
+	default:
+		f = &outFrame{} // the first frames of the leg; recycled from then on
+	}
+	f.ts = ts
+	f.payloads = slices.Grow(f.payloads[:0], len(payloads))[:len(payloads)]
 	for i, p := range payloads {
-		f.payloads[i] = append([]byte(nil), p...)
+		f.payloads[i] = append(f.payloads[i][:0], p...) // buffers keep their capacity
 	}
 	select {
 	case l.vq <- f:
 	default:
+		l.recycle(f)
 		l.stats.videoOutDropped.Add(1)
 		if b := l.att.Load(); b != nil {
 			b.a.ForceKeyframe()
@@ -245,10 +181,19 @@ func (l *leg) WriteVideo(payloads [][]byte, ts uint32, _ bool) {
 	}
 }
 
+// recycle returns a frame's buffers for the next picture.
+func (l *leg) recycle(f *outFrame) {
+	select {
+	case l.vfree <- f:
+	default:
+	}
+}
+
 // writeVideo sends the pictures as RTP with our own sequence numbers; the
 // marker bit ends each picture (RFC 7741 section 4.1, RFC 6184 5.1).
 func (l *leg) writeVideo() {
 	seq := uint16(rand.Uint32())
+	var pkt rtp.Packet // reused: pion copies what it sends
 	for {
 		select {
 		case <-l.stop:
@@ -256,9 +201,11 @@ func (l *leg) writeVideo() {
 		case f := <-l.vq:
 			for i, p := range f.payloads {
 				seq++
-				_ = l.video.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, Marker: i == len(f.payloads)-1,
-					SequenceNumber: seq, Timestamp: f.ts}, Payload: p})
+				pkt.Header = rtp.Header{Version: 2, Marker: i == len(f.payloads)-1, SequenceNumber: seq, Timestamp: f.ts}
+				pkt.Payload = p
+				_ = l.video.WriteRTP(&pkt)
 			}
+			l.recycle(f)
 		}
 	}
 }

@@ -304,15 +304,16 @@ func TestReorder(t *testing.T) {
 		{"swap", []uint16{1, 3, 2, 4}, []uint16{1, 2, 3, 4}},
 		{"duplicate and late", []uint16{1, 2, 2, 1, 3}, []uint16{1, 2, 3}},
 		{"wrap", []uint16{65534, 0, 65535, 1}, []uint16{65534, 65535, 0, 1}},
-		{"restart", []uint16{1, 2, 30000, 30001}, []uint16{1, 2, 30000, 30001}},
+		// A jump counts once a second packet confirms it (RFC 3550 A.1).
+		{"restart", []uint16{1, 2, 30000, 30001, 30002}, []uint16{1, 2, 30001, 30002}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var got []uint16
-			r := reorder{deliver: func(p *rtp.Packet) { got = append(got, p.SequenceNumber) }}
+			r := vmedia.NewReorderer(reorderWait, func(p *rtp.Packet) { got = append(got, p.SequenceNumber) })
 			now := time.Now()
 			for _, s := range tc.in {
-				r.push(rtpPacket(s), now)
+				r.Push(rtpPacket(s), now)
 			}
 			if len(got) != len(tc.want) {
 				t.Fatalf("got %v, want %v", got, tc.want)
@@ -326,11 +327,11 @@ func TestReorder(t *testing.T) {
 	}
 	t.Run("gap given up", func(t *testing.T) {
 		var got []uint16
-		r := reorder{deliver: func(p *rtp.Packet) { got = append(got, p.SequenceNumber) }}
+		r := vmedia.NewReorderer(reorderWait, func(p *rtp.Packet) { got = append(got, p.SequenceNumber) })
 		now := time.Now()
-		r.push(rtpPacket(1), now)
-		r.push(rtpPacket(3), now)
-		r.push(rtpPacket(4), now.Add(reorderWait+time.Millisecond))
+		r.Push(rtpPacket(1), now)
+		r.Push(rtpPacket(3), now)
+		r.Push(rtpPacket(4), now.Add(reorderWait+time.Millisecond))
 		if len(got) != 3 || got[1] != 3 || got[2] != 4 {
 			t.Fatalf("got %v, want [1 3 4] once the gap waited too long", got)
 		}
