@@ -774,17 +774,11 @@ type phoneConfig struct {
 
 // phone is a running baresip.
 type phone struct {
+	*baresipProc
 	cfg     phoneConfig
-	Dir     string
 	DumpDir string
-	LogPath string
-	SIPPort int
 	// CtrlPort is ctrl_tcp's port when phoneConfig.Ctrl is set.
 	CtrlPort int
-
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error
 }
 
 // baresip writes a status line with carriage returns many times a second;
@@ -799,17 +793,18 @@ func startPhone(t *testing.T, pc phoneConfig) *phone {
 	if pc.Seconds == 0 {
 		pc.Seconds = 30
 	}
-	p := &phone{cfg: pc, Dir: t.TempDir(), done: make(chan struct{})}
-	if pc.TLSCert != "" {
-		p.SIPPort = freePortPair(t)
-	} else {
-		p.SIPPort = freePort(t)
-	}
-	p.DumpDir = filepath.Join(p.Dir, "dump")
+	p := &phone{cfg: pc}
+	dir := t.TempDir()
+	p.DumpDir = filepath.Join(dir, "dump")
 	if err := os.Mkdir(p.DumpDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	conf := fmt.Sprintf(`poll_method epoll
+	if pc.Ctrl {
+		p.CtrlPort = freePort(t)
+	}
+	rtpPorts := nextPhoneRTPRange()
+	files := func(sipPort int) map[string]string {
+		conf := fmt.Sprintf(`poll_method epoll
 sip_listen 127.0.0.1:%d
 net_interface 127.0.0.1
 rtp_ports %s
@@ -830,66 +825,33 @@ module aufile.so
 module sndfile.so
 module_app account.so
 module_app menu.so
-`, p.SIPPort, nextPhoneRTPRange(), pc.Freq, p.DumpDir)
-	if pc.TLSCert != "" {
-		conf += fmt.Sprintf("sip_certificate %s\nsip_verify_server no\n", pc.TLSCert)
-	}
-	if pc.MediaEnc != "" {
-		conf += "module srtp.so\n"
-	}
-	if pc.Ctrl {
-		p.CtrlPort = freePort(t)
-		conf += fmt.Sprintf("module ctrl_tcp.so\nctrl_tcp_listen 127.0.0.1:%d\n", p.CtrlPort)
-	}
-	account := "<sip:tester@127.0.0.1>;regint=0"
-	if pc.AutoAnswr {
-		account += ";answermode=auto"
-	}
-	if pc.Codecs != "" {
-		account += ";audio_codecs=" + pc.Codecs
-	}
-	if pc.MediaEnc != "" {
-		account += ";mediaenc=" + pc.MediaEnc
-	}
-	for name, text := range map[string]string{"config": conf, "accounts": account + "\n"} {
-		if err := os.WriteFile(filepath.Join(p.Dir, name), []byte(text), 0o644); err != nil {
-			t.Fatal(err)
+`, sipPort, rtpPorts, pc.Freq, p.DumpDir)
+		if pc.TLSCert != "" {
+			conf += fmt.Sprintf("sip_certificate %s\nsip_verify_server no\n", pc.TLSCert)
 		}
+		if pc.MediaEnc != "" {
+			conf += "module srtp.so\n"
+		}
+		if pc.Ctrl {
+			conf += fmt.Sprintf("module ctrl_tcp.so\nctrl_tcp_listen 127.0.0.1:%d\n", p.CtrlPort)
+		}
+		account := "<sip:tester@127.0.0.1>;regint=0"
+		if pc.AutoAnswr {
+			account += ";answermode=auto"
+		}
+		if pc.Codecs != "" {
+			account += ";audio_codecs=" + pc.Codecs
+		}
+		if pc.MediaEnc != "" {
+			account += ";mediaenc=" + pc.MediaEnc
+		}
+		return map[string]string{"config": conf, "accounts": account + "\n"}
 	}
-	p.LogPath = filepath.Join(p.Dir, "baresip.log")
-	logf, err := os.Create(p.LogPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	args := []string{"-f", p.Dir, "-t", strconv.Itoa(pc.Seconds)}
+	args := []string{"-t", strconv.Itoa(pc.Seconds)}
 	if pc.Dial != "" {
 		args = append(args, "-e", "/dial "+pc.Dial)
 	}
-	p.cmd = exec.Command("baresip", args...)
-	p.cmd.Dir = p.Dir
-	p.cmd.SysProcAttr = orphanGuard()
-	p.cmd.Stdout = logf
-	p.cmd.Stderr = logf
-	if err := p.cmd.Start(); err != nil {
-		_ = logf.Close()
-		t.Fatalf("start baresip %s: %v", pc.Name, err)
-	}
-	go func() {
-		p.err = p.cmd.Wait()
-		_ = logf.Close()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-		if t.Failed() {
-			t.Logf("baresip %s log:\n%s", pc.Name, p.Log())
-		}
-	})
+	p.baresipProc = launchBaresip(t, pc.Name, dir, args, files, p.Log)
 	return p
 }
 

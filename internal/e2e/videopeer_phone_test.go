@@ -52,16 +52,11 @@ type videoPhoneOpts struct {
 // videoPhone is a running baresip that sends a clip and lets the test read
 // the picture it receives.
 type videoPhone struct {
+	*baresipProc
 	opts     videoPhoneOpts
-	Dir      string
-	LogPath  string
-	SIPPort  int
 	CtrlPort int
 
 	snaps atomic.Int32
-	cmd   *exec.Cmd
-	done  chan struct{}
-	err   error
 }
 
 // videoStatusLine is baresip's once-a-tick status line with video, noise in
@@ -103,14 +98,16 @@ func startVideoPhone(t *testing.T, o videoPhoneOpts) *videoPhone {
 	if o.Seconds == 0 {
 		o.Seconds = 30
 	}
-	p := &videoPhone{opts: o, Dir: t.TempDir(), done: make(chan struct{})}
+	p := &videoPhone{opts: o}
+	dir := t.TempDir()
 	audioSource := fmt.Sprintf("ausine,%d", o.Freq)
 	if o.Silent {
-		audioSource = "aufile," + makeSilence(t, p.Dir, o.Seconds)
+		audioSource = "aufile," + makeSilence(t, dir, o.Seconds)
 	}
-	p.SIPPort = freePort(t)
 	p.CtrlPort = freePort(t)
-	conf := fmt.Sprintf(`poll_method epoll
+	rtpPorts := nextPhoneRTPRange()
+	files := func(sipPort int) map[string]string {
+		conf := fmt.Sprintf(`poll_method epoll
 sip_listen 127.0.0.1:%d
 net_interface 127.0.0.1
 rtp_ports %s
@@ -140,59 +137,27 @@ module snapshot.so
 module ctrl_tcp.so
 module_app account.so
 module_app menu.so
-`, p.SIPPort, nextPhoneRTPRange(), audioSource, o.Video, o.Width, o.Height, o.FPS, p.CtrlPort)
-	account := "<sip:tester@127.0.0.1>;regint=0"
-	if o.AutoAnswer {
-		account += ";answermode=auto"
-	}
-	if o.AudioCodecs != "" {
-		account += ";audio_codecs=" + o.AudioCodecs
-	}
-	if o.VideoCodecs != "" {
-		account += ";video_codecs=" + o.VideoCodecs
-	}
-	for name, text := range map[string]string{"config": conf, "accounts": account + "\n"} {
-		if err := os.WriteFile(filepath.Join(p.Dir, name), []byte(text), 0o644); err != nil {
-			t.Fatal(err)
+`, sipPort, rtpPorts, audioSource, o.Video, o.Width, o.Height, o.FPS, p.CtrlPort)
+		account := "<sip:tester@127.0.0.1>;regint=0"
+		if o.AutoAnswer {
+			account += ";answermode=auto"
 		}
+		if o.AudioCodecs != "" {
+			account += ";audio_codecs=" + o.AudioCodecs
+		}
+		if o.VideoCodecs != "" {
+			account += ";video_codecs=" + o.VideoCodecs
+		}
+		return map[string]string{"config": conf, "accounts": account + "\n"}
 	}
-	p.LogPath = filepath.Join(p.Dir, "baresip.log")
-	logf, err := os.Create(p.LogPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	args := []string{"-f", p.Dir, "-t", strconv.Itoa(o.Seconds)}
+	args := []string{"-t", strconv.Itoa(o.Seconds)}
 	if o.Verbose {
 		args = append(args, "-v")
 	}
 	if o.Dial != "" {
 		args = append(args, "-e", "/dial "+o.Dial)
 	}
-	p.cmd = exec.Command("baresip", args...)
-	p.cmd.Dir = p.Dir
-	p.cmd.SysProcAttr = orphanGuard()
-	p.cmd.Stdout = logf
-	p.cmd.Stderr = logf
-	if err := p.cmd.Start(); err != nil {
-		_ = logf.Close()
-		t.Fatalf("start baresip %s: %v", o.Name, err)
-	}
-	go func() {
-		p.err = p.cmd.Wait()
-		_ = logf.Close()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-		if t.Failed() {
-			t.Logf("baresip %s config folder %s; log:\n%s", o.Name, p.Dir, p.Log())
-		}
-	})
+	p.baresipProc = launchBaresip(t, o.Name, dir, args, files, p.Log)
 	return p
 }
 
