@@ -46,3 +46,20 @@ type VideoEncoder interface {
 	SetBitrate(bps int) error
 	Close() error
 }
+
+// ActiveMapEncoder is a VideoEncoder that can be told which parts of the
+// next pictures changed. A compositor knows which cells it redrew; the
+// encoder then spends nothing on the rest.
+type ActiveMapEncoder interface {
+	VideoEncoder
+	// SetActiveMap applies to the following Encode calls until the next
+	// SetActiveMap. active has one byte per 16x16 macroblock, row by row
+	// (MacroblockGrid); 0 marks one unchanged since the last encoded
+	// picture, which is then coded as skipped. nil makes every macroblock
+	// active. Keyframes code every macroblock.
+	SetActiveMap(active []byte) error
+}
+
+// MacroblockGrid is the number of 16x16 macroblock columns and rows of a
+// w x h picture.
+func MacroblockGrid(w, h int) (cols, rows int) { return (w + 15) / 16, (h + 15) / 16 }

@@ -171,6 +171,8 @@ func addStats(sum *video.Stats, s video.Stats) {
 	sum.KeyframesForced += s.KeyframesForced
 	sum.KeyframesRequested += s.KeyframesRequested
 	sum.FramesDropped += s.FramesDropped
+	sum.MacroblocksCoded += s.MacroblocksCoded
+	sum.MacroblocksSkipped += s.MacroblocksSkipped
 }
 
 // videoState is what the room said about a participant, kept for a leg
@@ -323,11 +325,12 @@ var (
 	descVideoErrors     = prometheus.NewDesc("vmrd_video_encode_errors_total", "Failed encodes, encoder creations and packetizations.", nil, nil)
 	descVideoLateTicks  = prometheus.NewDesc("vmrd_video_late_ticks_total", "Compositor ticks that started more than half a frame late (overload).", nil, nil)
 	descVideoTicks      = prometheus.NewDesc("vmrd_video_ticks_total", "Compositor ticks; per room the rate is the room's frame rate.", nil, nil)
+	descVideoMBs        = prometheus.NewDesc("vmrd_video_macroblocks_total", "16x16 macroblocks of VP8 frames: coded, or skipped because that part of the canvas did not change.", []string{"state"}, nil)
 )
 
 func (c videoCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descVideoEncoders, descVideoFrames, descVideoEncodeSecs, descVideoKeyframes,
-		descVideoDropped, descVideoErrors, descVideoLateTicks, descVideoTicks} {
+		descVideoDropped, descVideoErrors, descVideoLateTicks, descVideoTicks, descVideoMBs} {
 		ch <- d
 	}
 }
@@ -344,4 +347,6 @@ func (c videoCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descVideoErrors, prometheus.CounterValue, float64(s.EncodeErrors))
 	ch <- prometheus.MustNewConstMetric(descVideoLateTicks, prometheus.CounterValue, float64(s.LateTicks))
 	ch <- prometheus.MustNewConstMetric(descVideoTicks, prometheus.CounterValue, float64(s.Ticks))
+	ch <- prometheus.MustNewConstMetric(descVideoMBs, prometheus.CounterValue, float64(s.MacroblocksCoded), "coded")
+	ch <- prometheus.MustNewConstMetric(descVideoMBs, prometheus.CounterValue, float64(s.MacroblocksSkipped), "skipped")
 }

@@ -55,6 +55,13 @@ type group struct {
 	border     int
 	changed    bool      // since the last encode
 	lastChange time.Time // last encode of a changed canvas
+	// mbAge counts, for each 16x16 macroblock of the canvas (row by row,
+	// mbCols to a row), the frames encoded since it was last drawn: 0
+	// means drawn since the last encode. Encoders that can skip unchanged
+	// macroblocks (codec.ActiveMapEncoder) are told which these are.
+	mbAge     []uint8
+	mbCols    int
+	activeMap []byte
 
 	joined     bool // a member joined: send a keyframe now
 	wantKey    bool // a receiver asked for a keyframe
@@ -81,8 +88,13 @@ func (m *Mixer) newGroup(k outKey) *group {
 		g = &group{key: k, canvas: codec.NewFrame(k.w, k.h)}
 	}
 	*g = group{key: k, canvas: g.canvas, members: g.members[:0], cells: g.cells[:0], rects: g.rects[:0],
-		cellViews: g.cellViews[:0], drawn: g.drawn[:0],
+		cellViews: g.cellViews[:0], drawn: g.drawn[:0], mbAge: g.mbAge[:0], activeMap: g.activeMap[:0],
 		border: borderWidth(k.h), idx: len(m.groups)}
+	cols, rows := codec.MacroblockGrid(k.w, k.h)
+	g.mbCols = cols
+	g.mbAge = slices.Grow(g.mbAge, cols*rows)[:cols*rows]
+	clear(g.mbAge) // nothing encoded yet: all of it is new
+	g.activeMap = slices.Grow(g.activeMap, cols*rows)[:cols*rows]
 	m.groups = append(m.groups, g)
 	return g
 }
@@ -160,6 +172,7 @@ func (m *Mixer) render(g *group, active *Input) {
 			if err := g.canvas.CopyFrom(m.text.slate(g.slate, g.key.w, g.key.h)); err == nil {
 				g.drawnValid, g.drawnSlate, g.drawnLay = true, g.slate, nil
 				g.changed = true
+				clear(g.mbAge)
 			}
 		}
 		return
@@ -179,6 +192,7 @@ func (m *Mixer) render(g *group, active *Input) {
 			g.drawn[i].valid = true // the fill drew every cell empty
 		}
 		g.changed = true
+		clear(g.mbAge)
 	}
 	for i, src := range g.cells {
 		want := cellState{valid: true, src: src}
@@ -191,6 +205,62 @@ func (m *Mixer) render(g *group, active *Input) {
 		m.drawCell(g, i, src, want.highlight)
 		g.drawn[i] = want
 		g.changed = true
+		g.touch(g.rects[i])
+	}
+}
+
+// touch marks the macroblocks under r as drawn.
+func (g *group) touch(r layout.Rect) {
+	if r.Empty() {
+		return
+	}
+	rows := len(g.mbAge) / g.mbCols
+	c0, c1 := r.X/16, min((r.X+r.W+15)/16, g.mbCols)
+	r0, r1 := r.Y/16, min((r.Y+r.H+15)/16, rows)
+	for row := r0; row < r1; row++ {
+		clear(g.mbAge[row*g.mbCols+c0 : row*g.mbCols+c1])
+	}
+}
+
+// refineFrames: a macroblock whose picture stopped changing stays active
+// for this many more encoded frames, so that a rate-controlled encoder
+// sharpens the still picture; after that it is skipped. One frame without
+// a change (a sender's frame arriving a tick late) is skipped at once.
+const refineFrames = 6
+
+// setActiveMap tells an encoder that can skip unchanged macroblocks which
+// ones to code: those drawn since the last encoded frame and those still
+// being refined.
+func (m *Mixer) setActiveMap(g *group, enc codec.ActiveMapEncoder) {
+	all, skipped := true, 0
+	for i, a := range g.mbAge {
+		on := a == 0 || (a >= 2 && a <= refineFrames)
+		if on {
+			g.activeMap[i] = 1
+		} else {
+			g.activeMap[i] = 0
+			all = false
+			skipped++
+		}
+	}
+	var am []byte
+	if !all {
+		am = g.activeMap
+	}
+	if err := enc.SetActiveMap(am); err != nil {
+		m.stats.encodeErrors.Add(1)
+		return
+	}
+	m.stats.mbSkipped.Add(uint64(skipped))
+	m.stats.mbCoded.Add(uint64(len(g.mbAge) - skipped))
+}
+
+// ageMacroblocks counts one more encoded frame for every macroblock.
+func (g *group) ageMacroblocks() {
+	for i, a := range g.mbAge {
+		if a < 255 {
+			g.mbAge[i] = a + 1
+		}
 	}
 }
 
@@ -274,6 +344,9 @@ func (m *Mixer) encode(g *group, now time.Time, ts uint32) {
 		m.stats.keyframesForced.Add(1)
 	}
 	m.adjustBitrate(g)
+	if am, ok := g.enc.(codec.ActiveMapEncoder); ok {
+		m.setActiveMap(g, am)
+	}
 
 	start := time.Now()
 	out, key, err := safeEncode(g.enc, g.canvas, force || periodic)
@@ -303,6 +376,7 @@ func (m *Mixer) encode(g *group, now time.Time, ts uint32) {
 		g.lastChange = now
 	}
 	g.changed = false
+	g.ageMacroblocks()
 	m.stats.framesEncoded.Add(1)
 	payloads, err := g.pk.Packetize(out)
 	if err != nil {

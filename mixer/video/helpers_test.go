@@ -34,9 +34,13 @@ type fakeEncoder struct {
 	bitrate int
 	out     []byte
 	encodes int
+	// activeMap is the map set last (nil: all active); maps holds, for
+	// each encode, the map it was made with.
+	activeMap []byte
+	maps      [][]byte
 }
 
-var _ codec.VideoEncoder = (*fakeEncoder)(nil)
+var _ codec.ActiveMapEncoder = (*fakeEncoder)(nil)
 
 var errFakeEncode = errors.New("fake encode failure")
 
@@ -57,6 +61,7 @@ func (e *fakeEncoder) Encode(f *codec.Frame, forceKey bool) ([]byte, bool, error
 	defer e.mu.Unlock()
 	key := forceKey || e.encodes == 0
 	e.encodes++
+	e.maps = append(e.maps, e.activeMap)
 	e.forced = append(e.forced, forceKey)
 	if e.record {
 		c := codec.NewFrame(f.Width, f.Height)
@@ -78,6 +83,27 @@ func (e *fakeEncoder) Encode(f *codec.Frame, forceKey bool) ([]byte, bool, error
 		e.out = append(e.out, 0xaa)
 	}
 	return e.out, key, nil
+}
+
+func (e *fakeEncoder) SetActiveMap(active []byte) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	cols, rows := codec.MacroblockGrid(e.cfg.Width, e.cfg.Height)
+	if active != nil && len(active) != cols*rows {
+		return fmt.Errorf("active map of %d for %dx%d macroblocks", len(active), cols, rows)
+	}
+	e.activeMap = nil
+	if active != nil {
+		e.activeMap = append([]byte(nil), active...) // the caller reuses its map
+	}
+	return nil
+}
+
+// mapLog is the active map of every encode so far (nil: all active).
+func (e *fakeEncoder) mapLog() [][]byte {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([][]byte(nil), e.maps...)
 }
 
 func (e *fakeEncoder) SetBitrate(bps int) error {

@@ -144,6 +144,10 @@ type Stats struct {
 	SinkPanics uint64
 	// TickPanics counts ticks cut short by a bug, recovered.
 	TickPanics uint64
+	// MacroblocksCoded and MacroblocksSkipped count, over the frames of
+	// encoders that take an active map (VP8), the 16x16 macroblocks coded
+	// and those skipped because that part of the canvas did not change.
+	MacroblocksCoded, MacroblocksSkipped uint64
 }
 
 type counters struct {
@@ -154,6 +158,7 @@ type counters struct {
 	keyframesForced, keyframesAsked atomic.Uint64
 	framesDropped                   atomic.Uint64
 	sinkPanics, tickPanics          atomic.Uint64
+	mbCoded, mbSkipped              atomic.Uint64
 }
 
 // view is what one or more participants see this tick: a slate, or the
@@ -307,6 +312,8 @@ func (m *Mixer) Stats() Stats {
 		FramesDropped:      s.framesDropped.Load(),
 		SinkPanics:         s.sinkPanics.Load(),
 		TickPanics:         s.tickPanics.Load(),
+		MacroblocksCoded:   s.mbCoded.Load(),
+		MacroblocksSkipped: s.mbSkipped.Load(),
 	}
 }
 

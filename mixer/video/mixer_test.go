@@ -1,9 +1,11 @@
 package video
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -879,5 +881,93 @@ func TestOwnLayoutRawOutput(t *testing.T) {
 	// A layout that does not exist is refused.
 	if _, err := r.m.Add("bad", "", Output{Codec: codec.H264, Layout: "7:7", Raw: true, Sink: &recSink{}}); !errors.Is(err, ErrBadOutput) {
 		t.Fatalf("unknown output layout: %v, want ErrBadOutput", err)
+	}
+}
+
+// activeCells renders an active map as a grid of '#' (coded) and '.'
+// (skipped), for messages and comparisons.
+func activeCells(m []byte, cols int) string {
+	if m == nil {
+		return "all"
+	}
+	var b strings.Builder
+	for i, v := range m {
+		if i > 0 && i%cols == 0 {
+			b.WriteByte('/')
+		}
+		if v != 0 {
+			b.WriteByte('#')
+		} else {
+			b.WriteByte('.')
+		}
+	}
+	return b.String()
+}
+
+// TestActiveMapFollowsChangedCells: the encoder is told to code only the
+// macroblocks of cells drawn since its last frame, plus those of a cell
+// that just went still for a few frames of refinement; a new layout makes
+// everything active again.
+func TestActiveMapFollowsChangedCells(t *testing.T) {
+	r := newRig(t, "4:0", nil)
+	r.add("viewer", false) // not shown, so its view has a, b and c
+	a := r.add("a", true)
+	r.add("b", true).WriteFrame(solid(64, 36, palette[1]))
+	r.add("c", true).WriteFrame(solid(64, 36, palette[2]))
+	a.WriteFrame(solid(64, 36, palette[0]))
+	r.tick()
+	enc := r.encoderOf("viewer")
+	cols, rows := codec.MacroblockGrid(320, 180)
+	// a's cell, the top-left 160x90 of 320x180: columns 0-9, rows 0-5 (row
+	// 5 is half in it).
+	aCell := make([]byte, cols*rows)
+	for row := range 6 {
+		for col := range 10 {
+			aCell[row*cols+col] = 1
+		}
+	}
+	none := make([]byte, cols*rows)
+	want := func(step string, got []byte, w []byte) {
+		t.Helper()
+		if !bytes.Equal(got, w) || (got == nil) != (w == nil) {
+			t.Errorf("%s: active map %s, want %s", step, activeCells(got, cols), activeCells(w, cols))
+		}
+	}
+	if maps := enc.mapLog(); len(maps) != 1 || maps[0] != nil {
+		t.Fatalf("first frame: %d maps, want one with everything active", len(maps))
+	}
+	// Only a moves: after a's first refinement window passed for b and c
+	// (drawn on the first frame), only a's cell is coded.
+	for i := range refineFrames + 3 {
+		a.WriteFrame(solid(64, 36, palette[i%2]))
+		r.tick()
+	}
+	maps := enc.mapLog()
+	want("a moving", maps[len(maps)-1], aCell)
+	// a stops: the next frame codes nothing (a frame a tick late must not
+	// cost a full cell), the following refineFrames-1 code a's cell, and
+	// then nothing again.
+	n := len(maps)
+	for range refineFrames + 1 {
+		r.tick()
+	}
+	maps = enc.mapLog()[n:]
+	if len(maps) != refineFrames+1 {
+		t.Fatalf("%d encodes after a stopped, want %d (the still trail is %s)", len(maps), refineFrames+1, stillTrail)
+	}
+	want("first frame after a stopped", maps[0], none)
+	for i := 1; i < refineFrames; i++ {
+		want(fmt.Sprintf("refinement frame %d", i), maps[i], aCell)
+	}
+	want("after refinement", maps[refineFrames], none)
+
+	if err := r.m.SetLayout("1:0"); err != nil {
+		t.Fatal(err)
+	}
+	r.tick()
+	maps = enc.mapLog()
+	want("new layout", maps[len(maps)-1], nil)
+	if st := r.m.Stats(); st.MacroblocksSkipped == 0 || st.MacroblocksCoded == 0 {
+		t.Errorf("stats count %d coded and %d skipped macroblocks, want both", st.MacroblocksCoded, st.MacroblocksSkipped)
 	}
 }
