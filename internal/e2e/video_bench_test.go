@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"vmrd/internal/codec"
 )
 
 // Video load figures for `make bench`: what a four-party room costs the
@@ -289,14 +291,14 @@ func TestBenchVideoRoomCPU(t *testing.T) {
 //
 // realtime reads the inputs at their frame rate (-re), so the run lasts
 // as long as the video; else ffmpeg runs as fast as it can.
-func ffmpegRoomEquivalent(t *testing.T, codec string, inputs []string, frames int, realtime bool) (share, speed float64, encoder string) {
+func ffmpegRoomEquivalent(t *testing.T, vcodec string, inputs []string, frames int, realtime bool) (share, speed float64, encoder string) {
 	t.Helper()
 	const kbps = "1536k"
 	var enc []string
-	switch codec {
+	switch vcodec {
 	case "VP8":
-		encoder = "libvpx realtime cpu-used -6, CBR, one thread per stream"
-		enc = []string{"-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "-6", "-threads", "1",
+		encoder = fmt.Sprintf("libvpx realtime cpu-used %d, CBR, one thread per stream", codec.VP8CPUUsed)
+		enc = []string{"-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", strconv.Itoa(codec.VP8CPUUsed), "-threads", "1",
 			"-b:v", kbps, "-minrate", kbps, "-maxrate", kbps, "-bufsize", kbps, "-qmin", "2", "-qmax", "56",
 			"-lag-in-frames", "0", "-error-resilient", "1", "-static-thresh", "1", "-g", "100000"}
 	default:
@@ -348,4 +350,138 @@ func ffmpegRoomEquivalent(t *testing.T, codec string, inputs []string, frames in
 	video := float64(frames) / 30
 	cpu := (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
 	return cpu / video, video / wall.Seconds(), encoder
+}
+
+// replayOffer is the SDP offer of a replaying caller: PCMU audio and one
+// video format, H.264 constrained baseline level 3.1 (enough for 720p at
+// 30 fps, so vmrd sends its full canvas) or VP8.
+func replayOffer(vcodec string, audioPort, videoPort int) string {
+	video := []string{"a=rtpmap:96 VP8/90000"}
+	if vcodec == "H264" {
+		video = []string{"a=rtpmap:96 H264/90000", "a=fmtp:96 profile-level-id=42e01f;packetization-mode=1"}
+	}
+	lines := []string{"v=0", "o=e2e 1 1 IN IP4 127.0.0.1", "s=-", "c=IN IP4 127.0.0.1", "t=0 0",
+		fmt.Sprintf("m=audio %d RTP/AVP 0", audioPort), "a=rtpmap:0 PCMU/8000", "a=sendrecv",
+		fmt.Sprintf("m=video %d RTP/AVP 96", videoPort)}
+	lines = append(lines, video...)
+	lines = append(lines, "a=rtcp-fb:96 nack pli", "a=sendrecv")
+	return strings.Join(lines, "\r\n") + "\r\n"
+}
+
+// TestBenchVideoRoomCPUReplay is TestBenchVideoRoomCPU with callers that
+// cost the machine next to nothing, so the daemon's figure is not inflated
+// by four video phones encoding and decoding on the same two vCPUs (where
+// the two may be one core's hyperthreads). Each caller is SIP from the test
+// and an ffmpeg replaying its encoded 640x360@30 clip as RTP without
+// decoding or encoding it (-c copy); vmrd sends its 1280x720 view back to
+// that ffmpeg's port (symmetric RTP), where nobody decodes it. The daemon
+// does the same work as in TestBenchVideoRoomCPU: decode four inputs,
+// compose and encode four distinct views at 30 fps.
+func TestBenchVideoRoomCPUReplay(t *testing.T) {
+	requireVideoTools(t, "ffmpeg")
+	hz := clockTicks(t)
+	clipDir := t.TempDir()
+	clips := map[string][]string{}
+	for i := range movingSources {
+		clips["VP8"] = append(clips["VP8"], makeMovingVideo(t, clipDir, i, 60, ".webm"))
+		clips["H264"] = append(clips["H264"], makeMovingVideo(t, clipDir, i, 60, ".mkv"))
+	}
+	type result struct {
+		codec                   string
+		daemon, encode, senders float64
+		fps, lateTicks, skipped float64
+		load                    string
+	}
+	var results []result
+	for _, vc := range []string{"H264", "VP8"} {
+		t.Run(vc, func(t *testing.T) {
+			cfg := defaultConfig()
+			cfg.Log.Level = "info"
+			cfg.SIP.NoRTPTimeout = "120s" // the callers send no audio
+			cfg.Video.Layout = "4:0"
+			cfg.Video.Resolution = "1280x720"
+			cfg.Video.FPS = 30
+			cfg.Video.Codecs = []string{vc}
+			d := startDaemon(t, cfg)
+			uac := dialSIPUDP(t, "127.0.0.1", d.SIPAddr)
+			var senders []*ffmpegProc
+			for i, clip := range clips[vc] {
+				audio, video := newMediaPort(t), newMediaPort(t)
+				dl := uac.newDialog("1001")
+				res := dl.invite(t, replayOffer(vc, audio.Port(), video.Port()), 10*time.Second)
+				if res == nil || res.Status != 200 {
+					t.Fatalf("caller %d: INVITE answered %v, want 200", i, statusOf(res))
+				}
+				ans, err := parseSDPMedia(res.Body, "video")
+				if err != nil || len(ans.PTs) != 1 || ans.Port == 0 {
+					t.Fatalf("caller %d: vmrd's video answer %+v (%v)\n%s", i, ans, err, res.Body)
+				}
+				args := []string{"-loglevel", "warning", "-re", "-stream_loop", "-1", "-i", clip, "-an", "-c:v", "copy"}
+				if vc == "H264" {
+					// In-band SPS and PPS before every keyframe: the
+					// Matroska clip keeps them in its header.
+					args = append(args, "-bsf:v", "h264_mp4toannexb")
+				}
+				args = append(args, "-payload_type", strconv.Itoa(ans.PTs[0]), "-f", "rtp",
+					fmt.Sprintf("rtp://%s:%d", ans.Addr, ans.Port))
+				senders = append(senders, startFFmpeg(t, fmt.Sprintf("replay%d", i), t.TempDir(), args...))
+				d.waitLogCount(t, videoStartedRe, i+1, 15*time.Second)
+			}
+			d.waitMetric(t, "vmrd_video_encoders_active", 10*time.Second, "4 encoder groups", func(v float64) bool { return v == 4 })
+			d.waitMetric(t, "vmrd_video_frames_decoded_total", 10*time.Second, "pictures decoded", func(v float64) bool { return v > 4*30 })
+			// Rate control settles: a warm-up, not a wait for a condition.
+			time.Sleep(3 * time.Second)
+
+			frames0, enc0 := d.metric(t, "vmrd_video_frames_encoded_total"), d.metric(t, "vmrd_video_encode_seconds_total")
+			late0 := d.metric(t, "vmrd_video_late_ticks_total")
+			mbc0, mbs0 := d.metric(t, `vmrd_video_macroblocks_total{state="coded"}`), d.metric(t, `vmrd_video_macroblocks_total{state="skipped"}`)
+			pids := []int{d.cmd.Process.Pid}
+			for _, s := range senders {
+				pids = append(pids, s.cmd.Process.Pid)
+			}
+			cpu0 := make([]time.Duration, len(pids))
+			for i, pid := range pids {
+				cpu0[i] = procCPU(t, pid, hz)
+			}
+			start := time.Now()
+			time.Sleep(10 * time.Second)
+			sec := time.Since(start).Seconds()
+			r := result{codec: vc, load: loadAverage()}
+			for i, pid := range pids {
+				share := (procCPU(t, pid, hz) - cpu0[i]).Seconds() / sec
+				if i == 0 {
+					r.daemon = share
+				} else {
+					r.senders += share
+				}
+			}
+			r.encode = (d.metric(t, "vmrd_video_encode_seconds_total") - enc0) / sec
+			r.fps = (d.metric(t, "vmrd_video_frames_encoded_total") - frames0) / sec
+			r.lateTicks = d.metric(t, "vmrd_video_late_ticks_total") - late0
+			mbc := d.metric(t, `vmrd_video_macroblocks_total{state="coded"}`) - mbc0
+			mbs := d.metric(t, `vmrd_video_macroblocks_total{state="skipped"}`) - mbs0
+			if mbc+mbs > 0 {
+				r.skipped = mbs / (mbc + mbs)
+			}
+			for _, s := range senders {
+				select {
+				case <-s.done:
+					t.Fatalf("%s exited during the measurement: %v\n%s", s.name, s.err, s.Log())
+				default:
+				}
+			}
+			if r.fps < 4*5 {
+				t.Fatalf("the room encoded %.1f frames a second over four groups: it is not running", r.fps)
+			}
+			results = append(results, r)
+		})
+	}
+	for _, r := range results {
+		target := 0.35
+		if r.codec == "VP8" {
+			target = 0.60
+		}
+		t.Logf("RESULT video room CPU, replaying callers, %s: vmrd %.1f %% of one core (target %.0f %%; encoders %.1f %% wall, %.0f %% of VP8 macroblocks skipped), %.1f frames/s out, %.0f late ticks; the four senders %.1f %% together; load %s",
+			r.codec, 100*r.daemon, 100*target, 100*r.encode, 100*r.skipped, r.fps, r.lateTicks, 100*r.senders, r.load)
+	}
 }
