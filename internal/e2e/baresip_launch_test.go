@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +23,31 @@ type baresipProc struct {
 	cmd  *exec.Cmd
 	done chan struct{}
 	err  error
+}
+
+// baresipAccount is the accounts file: the test's tester@127.0.0.1, never
+// registering, answering calls itself when autoAnswer, with the account
+// parameters given as name and value (empty values are left out).
+func baresipAccount(autoAnswer bool, params ...[2]string) string {
+	a := "<sip:tester@127.0.0.1>;regint=0"
+	if autoAnswer {
+		a += ";answermode=auto"
+	}
+	for _, p := range params {
+		if p[1] != "" {
+			a += ";" + p[0] + "=" + p[1]
+		}
+	}
+	return a + "\n"
+}
+
+// baresipArgs quits after seconds and dials uri once ready (none if empty).
+func baresipArgs(seconds int, uri string) []string {
+	args := []string{"-t", strconv.Itoa(seconds)}
+	if uri != "" {
+		args = append(args, "-e", "/dial "+uri)
+	}
+	return args
 }
 
 // baresipInit matches the log line that ends baresip's start-up, either way.

@@ -835,23 +835,10 @@ module_app menu.so
 		if pc.Ctrl {
 			conf += fmt.Sprintf("module ctrl_tcp.so\nctrl_tcp_listen 127.0.0.1:%d\n", p.CtrlPort)
 		}
-		account := "<sip:tester@127.0.0.1>;regint=0"
-		if pc.AutoAnswr {
-			account += ";answermode=auto"
-		}
-		if pc.Codecs != "" {
-			account += ";audio_codecs=" + pc.Codecs
-		}
-		if pc.MediaEnc != "" {
-			account += ";mediaenc=" + pc.MediaEnc
-		}
-		return map[string]string{"config": conf, "accounts": account + "\n"}
+		return map[string]string{"config": conf, "accounts": baresipAccount(pc.AutoAnswr,
+			[2]string{"audio_codecs", pc.Codecs}, [2]string{"mediaenc", pc.MediaEnc})}
 	}
-	args := []string{"-t", strconv.Itoa(pc.Seconds)}
-	if pc.Dial != "" {
-		args = append(args, "-e", "/dial "+pc.Dial)
-	}
-	p.baresipProc = launchBaresip(t, pc.Name, dir, args, files, p.Log)
+	p.baresipProc = launchBaresip(t, pc.Name, dir, baresipArgs(pc.Seconds, pc.Dial), files, p.Log)
 	return p
 }
 

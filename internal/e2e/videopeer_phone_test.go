@@ -138,24 +138,12 @@ module ctrl_tcp.so
 module_app account.so
 module_app menu.so
 `, sipPort, rtpPorts, audioSource, o.Video, o.Width, o.Height, o.FPS, p.CtrlPort)
-		account := "<sip:tester@127.0.0.1>;regint=0"
-		if o.AutoAnswer {
-			account += ";answermode=auto"
-		}
-		if o.AudioCodecs != "" {
-			account += ";audio_codecs=" + o.AudioCodecs
-		}
-		if o.VideoCodecs != "" {
-			account += ";video_codecs=" + o.VideoCodecs
-		}
-		return map[string]string{"config": conf, "accounts": account + "\n"}
+		return map[string]string{"config": conf, "accounts": baresipAccount(o.AutoAnswer,
+			[2]string{"audio_codecs", o.AudioCodecs}, [2]string{"video_codecs", o.VideoCodecs})}
 	}
-	args := []string{"-t", strconv.Itoa(o.Seconds)}
+	args := baresipArgs(o.Seconds, o.Dial)
 	if o.Verbose {
 		args = append(args, "-v")
-	}
-	if o.Dial != "" {
-		args = append(args, "-e", "/dial "+o.Dial)
 	}
 	p.baresipProc = launchBaresip(t, o.Name, dir, args, files, p.Log)
 	return p
