@@ -141,6 +141,46 @@ func TestVideoFourPartyLayout(t *testing.T) {
 	}
 }
 
+// colourTile is the tile of a participant without video: mixer/video's
+// nameTile, dark teal.
+var colourTile = color.RGBA{R: 24, G: 80, B: 72, A: 0xff}
+
+// TestVideoAudioOnlyNameTile: a caller without video (an audio-only phone)
+// is in the others' picture as a tile, so that everyone sees who takes
+// part, and the tile goes when it hangs up. The video phones are silent and
+// the audio-only one sends a tone: voice activity promotes it to the first
+// cell like any speaker, in the view of the phone that joined before it and
+// of the one that joined after.
+func TestVideoAudioOnlyNameTile(t *testing.T) {
+	requireVideoTools(t, "baresip", "ffmpeg")
+	cfg := defaultConfig()
+	cfg.Video.Layout = "4:0"
+	cfg.Video.FPS = 15
+	d := startDaemon(t, cfg)
+	dial := "sip:1001@" + d.SIPAddr
+	clipDir := t.TempDir()
+	red := startVideoPhone(t, videoPhoneOpts{Name: "red", Video: makeColourVideo(t, clipDir, "red", colourRed, 640, 360, 30, 60),
+		Silent: true, Seconds: 60, Dial: dial})
+	d.waitLogCount(t, videoStartedRe, 1, 15*time.Second)
+	audio := startPhone(t, phoneConfig{Name: "audio-only", Freq: 660, Dial: dial, Seconds: 60})
+	audio.waitLog(t, establishedRe, 10*time.Second)
+	green := startVideoPhone(t, videoPhoneOpts{Name: "green", Video: makeColourVideo(t, clipDir, "green", colourGreen, 640, 360, 30, 60),
+		Silent: true, Seconds: 60, Dial: dial})
+	d.waitLogCount(t, videoStartedRe, 2, 15*time.Second)
+
+	waitView(t, red, 20*time.Second, gridView([]*color.RGBA{&colourTile, &colourGreen, nil, nil}, colourRed))
+	waitView(t, green, 20*time.Second, gridView([]*color.RGBA{&colourTile, &colourRed, nil, nil}, colourGreen))
+	// Two views, two encoders: the tile sees nothing and costs none.
+	d.waitMetric(t, "vmrd_video_encoders_active", 5*time.Second, "2 encoder groups", func(v float64) bool { return v == 2 })
+
+	audio.hangup()
+	audio.wait(t, 15*time.Second)
+	waitView(t, red, 20*time.Second, gridView([]*color.RGBA{&colourGreen, nil, nil, nil}, colourRed))
+	if img := waitView(t, red, 5*time.Second, gridView([]*color.RGBA{&colourGreen, nil, nil, nil}, colourRed)); len(findColour(img, colourTile, 12, 24)) > 0 {
+		t.Error("the tile is still in the picture after its caller hung up")
+	}
+}
+
 // slateView checks a slate: text (near-white pixels) on a dark background
 // and nothing of the meeting (none of the given colours anywhere).
 func slateView(hidden ...color.RGBA) viewCheck {

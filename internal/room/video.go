@@ -46,6 +46,11 @@ type VideoMixer interface {
 	// (cell is an index into the layout's cells); Unpin releases them.
 	Pin(id ParticipantID, cell int)
 	Unpin(id ParticipantID)
+	// Tile tells the compositor that a participant has audio: until (and
+	// unless) its video attaches, others see a tile with its name in its
+	// place, so that everyone sees who takes part. Called again on every
+	// state change; only the first call counts.
+	Tile(p *Participant)
 	// Remove forgets a participant that left.
 	Remove(id ParticipantID)
 	Close() error
@@ -58,6 +63,7 @@ func (noVideo) SetVisible(ParticipantID, bool) {}
 func (noVideo) SetSlate(ParticipantID, Slate)  {}
 func (noVideo) SetLayout(string) error         { return nil }
 func (noVideo) Remove(ParticipantID)           {}
+func (noVideo) Tile(*Participant)              {}
 func (noVideo) Pin(ParticipantID, int)         {}
 func (noVideo) Unpin(ParticipantID)            {}
 func (noVideo) Close() error                   { return nil }
@@ -76,11 +82,22 @@ func (p *Participant) Left() bool { return p.left.Load() }
 func (r *Room) showSlate(p *Participant, s Slate) {
 	r.video.SetVisible(p.id, false)
 	r.video.SetSlate(p.id, s)
+	r.tile(p)
 }
 
 func (r *Room) showMeeting(p *Participant) {
 	r.video.SetSlate(p.id, SlateNone)
 	r.video.SetVisible(p.id, true)
+	r.tile(p)
+}
+
+// tile gives a participant with audio its name tile; API participants
+// without media have none (a clinician controlling the room from a web
+// page is not a caller).
+func (r *Room) tile(p *Participant) {
+	if p.Input() != nil {
+		r.video.Tile(p)
+	}
 }
 
 // setLayout switches the room's layout: a host action (control API

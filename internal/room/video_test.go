@@ -14,13 +14,21 @@ type fakeVideo struct {
 	visible map[ParticipantID]bool
 	slate   map[ParticipantID]Slate
 	removed map[ParticipantID]bool
+	tiles   map[ParticipantID]string
 	pins    map[ParticipantID]int
 	layouts []string
 	closed  bool
 }
 
 func newFakeVideo() *fakeVideo {
-	return &fakeVideo{visible: map[ParticipantID]bool{}, slate: map[ParticipantID]Slate{}, removed: map[ParticipantID]bool{}, pins: map[ParticipantID]int{}}
+	return &fakeVideo{visible: map[ParticipantID]bool{}, slate: map[ParticipantID]Slate{}, removed: map[ParticipantID]bool{},
+		tiles: map[ParticipantID]string{}, pins: map[ParticipantID]int{}}
+}
+
+func (f *fakeVideo) Tile(p *Participant) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.tiles[p.ID()] = p.DisplayName()
 }
 
 func (f *fakeVideo) SetVisible(id ParticipantID, v bool) {
@@ -79,6 +87,13 @@ func (f *fakeVideo) state(id ParticipantID) (visible bool, s Slate, removed bool
 	return f.visible[id], f.slate[id], f.removed[id]
 }
 
+func (f *fakeVideo) tile(id ParticipantID) (string, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	name, ok := f.tiles[id]
+	return name, ok
+}
+
 func (f *fakeVideo) layoutHistory() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -124,6 +139,11 @@ func TestVideoFollowsParticipantState(t *testing.T) {
 			v, s, _ := fv.state(c.c.id())
 			if v != c.visible || s != c.slate {
 				t.Fatalf("visible %v slate %s; want %v %s", v, s, c.visible, c.slate)
+			}
+			// Every caller has audio, so the compositor knows its name
+			// for a tile, shown when it is visible and has no video.
+			if name, ok := fv.tile(c.c.id()); !ok || name != c.c.p.DisplayName() {
+				t.Fatalf("tile %q (%v), want one named %q", name, ok, c.c.p.DisplayName())
 			}
 		})
 	}
@@ -234,6 +254,9 @@ func TestAttachMedia(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.settle()
+	if _, ok := fv.tile(p.ID()); ok {
+		t.Fatal("an API participant without media got a name tile")
+	}
 	leg := &fakeLeg{}
 	leg.attach(p)
 	if _, err := p.AttachMedia(MediaRequest{Protocol: "webrtc", Encryption: "dtls-srtp", Leg: leg, AudioFormat: "opus/48000/2", Sink: nil}); err != nil {
@@ -246,6 +269,9 @@ func TestAttachMedia(t *testing.T) {
 	}
 	if _, s, _ := fv.state(p.ID()); s != SlateLobby {
 		t.Fatalf("browser in the lobby sees slate %s", s)
+	}
+	if _, ok := fv.tile(p.ID()); !ok {
+		t.Fatal("a browser with media has no name tile")
 	}
 	if _, err := p.AttachMedia(MediaRequest{Protocol: "webrtc", AudioFormat: "opus/48000/2"}); !errors.Is(err, ErrMediaAttached) {
 		t.Fatalf("second attach = %v, want ErrMediaAttached", err)

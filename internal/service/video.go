@@ -243,9 +243,39 @@ func (v *videoRoom) SetLayout(name string) error {
 
 func (v *videoRoom) Remove(id room.ParticipantID) {
 	v.mu.Lock()
+	defer v.mu.Unlock()
 	delete(v.state, id)
-	v.mu.Unlock()
 	_ = v.m.Remove(string(id))
+}
+
+// Tile implements room.VideoMixer: a participant with audio and, so far,
+// no video is shown as a tile with its name.
+func (v *videoRoom) Tile(p *room.Participant) {
+	id := string(p.ID())
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if _, ok := v.m.Input(id); ok || p.Left() {
+		return // its video or its tile is there already, or it left
+	}
+	if _, err := v.m.Add(id, p.DisplayName(), video.Output{}); err == nil {
+		v.apply(p)
+	}
+}
+
+// apply gives a participant's compositor input the state the room gave it
+// so far, and its voice activity. Called with v.mu held.
+func (v *videoRoom) apply(p *room.Participant) {
+	id := string(p.ID())
+	st := v.state[p.ID()]
+	_ = v.m.SetSlate(id, slateText(st.slate, v.lang))
+	_ = v.m.SetVisible(id, st.visible)
+	if st.pin > 0 {
+		_ = v.m.Pin(id, st.pin-1)
+	}
+	_ = v.m.SetSpeaking(id, func() bool {
+		s, ok := p.Input().(speaker)
+		return ok && s.Speaking()
+	})
 }
 
 func (v *videoRoom) Close() error {
@@ -261,8 +291,8 @@ func (v *videoRoom) Close() error {
 // speaker is the audio mixer's voice activity, where the input has it.
 type speaker interface{ Speaking() bool }
 
-// attach adds a participant's video to the compositor with the state the
-// room gave it so far.
+// attach adds a participant's video to the compositor (in the place of
+// its name tile, if it has one) with the state the room gave it so far.
 func (v *videoRoom) attach(p *room.Participant, out video.Output) (*videoAttachment, error) {
 	id := string(p.ID())
 	v.mu.Lock()
@@ -271,22 +301,13 @@ func (v *videoRoom) attach(p *room.Participant, out video.Output) (*videoAttachm
 	if err != nil {
 		return nil, err
 	}
-	st := v.state[p.ID()]
-	_ = v.m.SetSlate(id, slateText(st.slate, v.lang))
-	_ = v.m.SetVisible(id, st.visible)
-	if st.pin > 0 {
-		_ = v.m.Pin(id, st.pin-1)
-	}
-	_ = v.m.SetSpeaking(id, func() bool {
-		s, ok := p.Input().(speaker)
-		return ok && s.Speaking()
-	})
+	v.apply(p)
 	if p.Left() {
 		// The room removed the participant while we attached.
 		_ = v.m.Remove(id)
 		return nil, room.ErrGone
 	}
-	return &videoAttachment{v: v, id: id, in: in}, nil
+	return &videoAttachment{v: v, p: p, id: id, in: in}, nil
 }
 
 // AttachVideo implements sipsig.VideoRooms.
@@ -301,6 +322,7 @@ func (vr *videoRooms) AttachVideo(p *room.Participant, out video.Output) (sipsig
 // videoAttachment is one leg's place in its room's compositor.
 type videoAttachment struct {
 	v  *videoRoom
+	p  *room.Participant
 	id string
 	in *video.Input
 }
@@ -309,9 +331,23 @@ func (a *videoAttachment) WriteFrame(f *codec.Frame) { a.in.WriteFrame(f) }
 func (a *videoAttachment) ForceKeyframe()            { _ = a.v.m.ForceKeyframe(a.id) }
 func (a *videoAttachment) SetBitrate(bps int)        { _ = a.v.m.SetBitrate(a.id, bps) }
 
-// Detach leaves the compositor; the room's own Remove (when the
-// participant leaves) finds nothing then, which is fine.
-func (a *videoAttachment) Detach() { _ = a.v.m.Remove(a.id) }
+// Detach takes the leg's video out of the compositor. A participant still
+// in the room (its video ended, its audio goes on) gets its name tile
+// back; the room's own Remove, when the participant leaves, takes that.
+func (a *videoAttachment) Detach() {
+	v := a.v
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if in, ok := v.m.Input(a.id); !ok || in != a.in {
+		return // removed already
+	}
+	_ = v.m.Remove(a.id)
+	if _, known := v.state[a.p.ID()]; known && !a.p.Left() && a.p.Input() != nil {
+		if _, err := v.m.Add(a.id, a.p.DisplayName(), video.Output{}); err == nil {
+			v.apply(a.p)
+		}
+	}
+}
 
 // videoCollector exports the compositors' counters at scrape time.
 type videoCollector struct{ vr *videoRooms }

@@ -301,7 +301,9 @@ func (m *Mixer) drawCell(g *group, i int, src *Input, highlighted bool) {
 			m.drawnCells = append(m.drawnCells, drawnCell{st: st, w: r.W, h: r.H, fit: fit, border: g.border, from: &g.cellViews[i]})
 		}
 	}()
-	if f := src.slot.current(); f == nil {
+	if f := src.slot.current(); f == nil && src.tile {
+		fill(c, r.X, r.Y, r.W, r.H, nameTile)
+	} else if f == nil {
 		fill(c, r.X, r.Y, r.W, r.H, noPicture)
 	} else if err := drawPicture(c, r, f, fit); err != nil {
 		fill(c, r.X, r.Y, r.W, r.H, noPicture)

@@ -48,7 +48,9 @@ type Output struct {
 	// RFC 6184 section 6.2; MTU is the largest payload, default 1200).
 	PacketizationMode media.H264PacketizationMode
 	MTU               int
-	Sink              Sink
+	// Sink receives the composed video; nil makes the participant a name
+	// tile without video (see Mixer.Add).
+	Sink Sink
 	// Layout, when set, is this output's own layout instead of the room's
 	// (a stream's audience view, typically 1:0 or 1:7).
 	Layout string
@@ -162,6 +164,8 @@ type Input struct {
 	out Output
 	key outKey
 	log *slog.Logger
+	// tile: a participant without video (no Sink), shown as a name tile.
+	tile bool
 
 	lay      *layout.Layout // the output's own layout; nil for the room's
 	slot     *frameSlot
@@ -202,12 +206,16 @@ type Input struct {
 }
 
 func newInput(id, name string, out Output, key outKey, log *slog.Logger) *Input {
-	return &Input{id: id, out: out, key: key, log: log, slot: newFrameSlot(),
+	return &Input{id: id, out: out, key: key, log: log, slot: newFrameSlot(), tile: out.Sink == nil,
 		cName: name, cPin: -1, name: name, pin: -1}
 }
 
 // ID is the id the participant was added with.
 func (in *Input) ID() string { return in.id }
+
+// HasVideo reports whether the participant has a video leg; false for a
+// name tile (see Mixer.Add).
+func (in *Input) HasVideo() bool { return !in.tile }
 
 // String describes the input: "Input(alice, H264 1280x720 1500 kbps)".
 func (in *Input) String() string {

@@ -331,9 +331,18 @@ func (m *Mixer) canvasFor(w, h int) (int, int) {
 // Add adds a participant, not visible to others and seeing the meeting
 // until told otherwise (SetVisible, SetSlate). name is shown under its
 // picture.
+//
+// An Output without a Sink adds a participant without video (an
+// audio-only caller): others see a tile with its name, it sees nothing and
+// costs no encoder. When that participant's video arrives, Add with a Sink
+// replaces the tile in place, keeping its place in the join order and its
+// state (visible, slate, pin, speaking).
 func (m *Mixer) Add(id, name string, out Output) (*Input, error) {
-	if id == "" || out.Sink == nil {
-		return nil, fmt.Errorf("%w: id %q, sink set %t", ErrBadOutput, id, out.Sink != nil)
+	if id == "" {
+		return nil, fmt.Errorf("%w: empty id", ErrBadOutput)
+	}
+	if out.Sink == nil {
+		return m.insert(newInput(id, name, out, outKey{}, m.log.With("participant", id)))
 	}
 	var ownLayout *layout.Layout
 	if out.Layout != "" {
@@ -372,20 +381,35 @@ func (m *Mixer) Add(id, name string, out Output) (*Input, error) {
 		key.layout = ownLayout.Name
 	}
 
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.closed {
-		return nil, ErrClosed
-	}
-	if _, ok := m.byID[id]; ok {
-		return nil, fmt.Errorf("%w: %s", ErrDuplicateInput, id)
-	}
 	in := newInput(id, name, out, key, m.log.With("participant", id))
 	in.lay = ownLayout
 	in.mixDropped = &m.stats.framesDropped
-	m.byID[id] = in
-	m.list = append(m.list, in)
+	return m.insert(in)
+}
+
+// insert adds in, or puts it in the place of its tile (see Add).
+func (m *Mixer) insert(in *Input) (*Input, error) {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil, ErrClosed
+	}
+	old, ok := m.byID[in.id]
+	if ok && (!old.tile || in.tile) {
+		m.mu.Unlock()
+		return nil, fmt.Errorf("%w: %s", ErrDuplicateInput, in.id)
+	}
+	m.byID[in.id] = in
 	m.version.Add(1)
+	if !ok {
+		m.list = append(m.list, in)
+		m.mu.Unlock()
+		return in, nil
+	}
+	in.cVisible, in.cSlate, in.cPin, in.cSpeakFn = old.cVisible, old.cSlate, old.cPin, old.cSpeakFn
+	m.list[slices.Index(m.list, old)] = in
+	m.mu.Unlock()
+	m.forget(old)
 	return in, nil
 }
 
@@ -523,8 +547,13 @@ func (m *Mixer) Remove(id string) error {
 	m.list = slices.DeleteFunc(m.list, func(x *Input) bool { return x == in })
 	m.version.Add(1)
 	m.mu.Unlock()
-	in.removed.Store(true)
+	m.forget(in)
+	return nil
+}
 
+// forget drops a removed or replaced input from the tick's state.
+func (m *Mixer) forget(in *Input) {
+	in.removed.Store(true)
 	m.tickMu.Lock()
 	defer m.tickMu.Unlock()
 	if g := in.group; g != nil {
@@ -540,7 +569,6 @@ func (m *Mixer) Remove(id string) error {
 	m.inputs = slices.DeleteFunc(m.inputs, func(x *Input) bool { return x == in })
 	m.visible = slices.DeleteFunc(m.visible, func(x *Input) bool { return x == in })
 	delete(m.pins, in)
-	return nil
 }
 
 // Start starts the tick goroutine. It is a no-op when already started.

@@ -654,7 +654,7 @@ func TestAddErrors(t *testing.T) {
 		want error
 	}{
 		{"empty id", "", Output{Codec: codec.H264, Sink: sink}, ErrBadOutput},
-		{"no sink", "x", Output{Codec: codec.H264}, ErrBadOutput},
+		{"tile for one with video", "a", Output{}, ErrDuplicateInput},
 		{"unknown codec", "x", Output{Codec: "H265", Sink: sink}, ErrBadOutput},
 		{"mode 2", "x", Output{Codec: codec.H264, PacketizationMode: 2, Sink: sink}, ErrBadOutput},
 		{"tiny MTU", "x", Output{Codec: codec.H264, MTU: 20, Sink: sink}, ErrBadOutput},
@@ -969,5 +969,64 @@ func TestActiveMapFollowsChangedCells(t *testing.T) {
 	want("new layout", maps[len(maps)-1], nil)
 	if st := r.m.Stats(); st.MacroblocksSkipped == 0 || st.MacroblocksCoded == 0 {
 		t.Errorf("stats count %d coded and %d skipped macroblocks, want both", st.MacroblocksCoded, st.MacroblocksSkipped)
+	}
+}
+
+// TestNameTileForParticipantWithoutVideo: a participant without video is a
+// name tile in the others' views and costs no encoder; when its video
+// arrives it takes the tile's place and keeps its state.
+func TestNameTileForParticipantWithoutVideo(t *testing.T) {
+	r := newRig(t, "4:0", nil)
+	r.add("viewer", true).WriteFrame(solid(64, 36, palette[0]))
+	tile, err := r.m.Add("phone", "Phone", Output{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tile.HasVideo() {
+		t.Error("a tile says it has video")
+	}
+	if err := r.m.SetVisible("phone", true); err != nil {
+		t.Fatal(err)
+	}
+	r.add("c", true).WriteFrame(solid(64, 36, palette[1]))
+	r.tick()
+	if got := cellPixel(r.seen("viewer"), "4:0", 0); !near(got, nameTile, 2) {
+		t.Errorf("the viewer sees %v in the tile's cell, want the tile %v", got, nameTile)
+	}
+	if got := cellPixel(r.seen("viewer"), "4:0", 1); !near(got, palette[1], 2) {
+		t.Errorf("the viewer sees %v in cell 1, want c", got)
+	}
+	if got := cellPixel(r.seen("c"), "4:0", 1); !near(got, nameTile, 2) {
+		t.Errorf("c sees %v in cell 1, want the tile", got)
+	}
+	if st := r.m.Stats(); st.Groups != 2 {
+		t.Errorf("%d encoder groups, want 2: a tile sees nothing", st.Groups)
+	}
+	if _, err := r.m.Add("phone", "Phone", Output{}); !errors.Is(err, ErrDuplicateInput) {
+		t.Errorf("a second tile for the same id: %v, want ErrDuplicateInput", err)
+	}
+
+	// The video arrives: same cell, still visible, and now with a view.
+	sink := &recSink{}
+	in, err := r.m.Add("phone", "Phone", Output{Codec: codec.H264, PacketizationMode: 1, Sink: sink})
+	if err != nil {
+		t.Fatalf("video for a tile: %v", err)
+	}
+	if !in.HasVideo() {
+		t.Error("the video input says it has none")
+	}
+	in.WriteFrame(solid(64, 36, palette[2]))
+	r.tick()
+	if got := cellPixel(r.seen("viewer"), "4:0", 0); !near(got, palette[2], 2) {
+		t.Errorf("the viewer sees %v in the phone's cell, want its picture", got)
+	}
+	if sink.count() == 0 {
+		t.Error("the phone was sent nothing after its video arrived")
+	}
+	if st := r.m.Stats(); st.Groups != 3 {
+		t.Errorf("%d encoder groups, want 3", st.Groups)
+	}
+	if r.m.Len() != 3 {
+		t.Errorf("%d inputs, want 3", r.m.Len())
 	}
 }

@@ -257,6 +257,7 @@ var (
 	black     = yuv{16, 128, 128}
 	emptyCell = yuv{28, 128, 128} // a cell nobody fills
 	noPicture = yuv{48, 128, 128} // a participant who sends no video (yet)
+	nameTile  = yuv{70, 133, 104} // a participant without video: dark teal, RGB(24,80,72)
 	slateBG   = yuv{43, 136, 123} // dark slate blue, RGB(24,32,48)
 	highlight = yuv{178, 35, 170} // amber, RGB(255,191,0)
 )

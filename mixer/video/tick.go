@@ -135,6 +135,9 @@ func (m *Mixer) computeViews() {
 	base := -1
 	for _, in := range m.inputs {
 		switch {
+		case in.tile:
+			in.view = -1 // sees nothing
+			continue
 		case in.slate != "":
 			in.view = m.slateView(in.slate)
 		case in.lay != nil:
@@ -163,6 +166,9 @@ func (m *Mixer) computeViews() {
 func (m *Mixer) regroup(now time.Time) {
 	m.keys = m.keys[:0]
 	for _, in := range m.inputs {
+		if in.tile {
+			continue
+		}
 		k := gkey{view: in.view, out: in.key}
 		i := slices.Index(m.keys, k)
 		if i < 0 {
@@ -216,6 +222,9 @@ func (m *Mixer) regroup(now time.Time) {
 		m.groupFor[k].setView(v, v.lay)
 	}
 	for _, in := range m.inputs {
+		if in.tile {
+			continue
+		}
 		g := m.groupFor[in.keyIdx]
 		if in.group == g {
 			continue
