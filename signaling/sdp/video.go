@@ -69,9 +69,10 @@ type Feedback struct {
 	REMB  bool // "goog-remb": receiver estimated maximum bitrate
 }
 
-// ourFeedback is what our media sessions send and act on. TMMBR is not
-// among them: it needs TMMBN replies (RFC 5104 section 4.2.2).
-var ourFeedback = Feedback{NACK: true, PLI: true, FIR: true, REMB: true}
+// ourFeedback is what our media sessions send and act on. A TMMBR lowers
+// the group's bitrate like a REMB and is answered with a TMMBN (RFC 5104
+// section 4.2.2); Cisco and Poly endpoints use it instead of REMB.
+var ourFeedback = Feedback{NACK: true, PLI: true, FIR: true, TMMBR: true, REMB: true}
 
 func (f Feedback) and(g Feedback) Feedback {
 	return Feedback{NACK: f.NACK && g.NACK, PLI: f.PLI && g.PLI, FIR: f.FIR && g.FIR,

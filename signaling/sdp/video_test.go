@@ -48,7 +48,6 @@ type videoWant struct {
 var (
 	fbPLI     = Feedback{PLI: true}
 	fbChrome  = Feedback{NACK: true, PLI: true, FIR: true, REMB: true}
-	fbCisco   = Feedback{PLI: true, FIR: true}
 	fbCiscoIn = Feedback{PLI: true, FIR: true, TMMBR: true}
 )
 
@@ -80,11 +79,11 @@ func TestNegotiateVideo(t *testing.T) {
 			asym: true, fs: 3600, mbps: 108000, fb: fbChrome, peerFB: fbChrome, index: 1, mux: true, remote: "192.0.2.7:9"}},
 		{name: "cisco main stream, explicit limits, tias", offer: ciscoOffer, prefs: &h264First, want: &videoWant{
 			codec: codec.H264, pt: 126, fmtp: "profile-level-id=428016;packetization-mode=1;max-fs=3600;max-mbps=108000", mode: 1,
-			fs: 8160, mbps: 245000, bitrate: 2496000, fb: fbCisco, peerFB: fbCiscoIn, index: 1, content: "main",
+			fs: 8160, mbps: 245000, bitrate: 2496000, fb: fbCiscoIn, peerFB: fbCiscoIn, index: 1, content: "main",
 			remote: "192.0.2.10:2328"}},
 		{name: "cisco slides first, main unlabelled", offer: ciscoSlidesFirst, prefs: &h264First, want: &videoWant{
 			codec: codec.H264, pt: 126, fmtp: "profile-level-id=428016;packetization-mode=1;max-fs=3600;max-mbps=108000", mode: 1,
-			fs: 8160, mbps: 245000, bitrate: 2496000, fb: fbCisco, peerFB: fbCiscoIn, index: 2, remote: "192.0.2.10:2328"}},
+			fs: 8160, mbps: 245000, bitrate: 2496000, fb: fbCiscoIn, peerFB: fbCiscoIn, index: 2, remote: "192.0.2.10:2328"}},
 		{name: "cisco without a common codec", offer: ciscoOffer, prefs: &vp8Only, refused: ErrNoVideoCodec},
 		{name: "high profile only: same profile answered", offer: highOnlyOffer, prefs: &h264First, want: &videoWant{
 			codec: codec.H264, pt: 96, fmtp: "profile-level-id=64001f;packetization-mode=1", mode: 1, fs: 3600, mbps: 108000,
@@ -94,7 +93,7 @@ func TestNegotiateVideo(t *testing.T) {
 		{name: "intra-only profiles", offer: intraOnlyOffer, prefs: &h264First, refused: ErrNoVideoCodec},
 		{name: "vp8 limits, b=AS, recvonly, rtcp-mux", offer: vp8LimitsOffer, prefs: &vp8First, want: &videoWant{
 			codec: codec.VP8, pt: 96, fmtp: "max-fs=3600;max-fr=30", fs: 1200, fr: 15, bitrate: 800000,
-			fb: Feedback{NACK: true}, peerFB: Feedback{NACK: true, TMMBR: true}, index: 1, dir: SendOnly, mux: true,
+			fb: Feedback{NACK: true, TMMBR: true}, peerFB: Feedback{NACK: true, TMMBR: true}, index: 1, dir: SendOnly, mux: true,
 			remote: "127.0.0.1:5006"}},
 		{name: "h264 without profile-level-id is baseline level 1", offer: vp8LimitsOffer, prefs: &h264Only, want: &videoWant{
 			codec: codec.H264, pt: 97, fmtp: "profile-level-id=42000a;packetization-mode=0;max-fs=3600;max-mbps=108000",
@@ -466,7 +465,7 @@ func TestOfferVideo(t *testing.T) {
 			if got := attrs(md, "fmtp"); !slices.Equal(got, tt.fmtps) {
 				t.Errorf("fmtp %q", got)
 			}
-			if got := attrs(md, "rtcp-fb"); !slices.Equal(got, []string{"* nack", "* nack pli", "* ccm fir", "* goog-remb"}) {
+			if got := attrs(md, "rtcp-fb"); !slices.Equal(got, []string{"* nack", "* nack pli", "* ccm fir", "* ccm tmmbr", "* goog-remb"}) {
 				t.Errorf("rtcp-fb %q", got)
 			}
 			if _, ok := md.Attribute("sendonly"); !ok {
@@ -508,7 +507,7 @@ func TestOfferVideoRoundTrip(t *testing.T) {
 			// The peer announced level 3 (1620 MBs at 25 fps fit) and asymmetry.
 			if v.Codec != codec.H264 || v.PayloadType != 97 || v.PacketizationMode != 1 || v.ProfileLevelID != "42e01f" ||
 				!v.LevelAsymmetry || v.RecvMaxFS != 1620 || v.RecvMaxMBPS != 40500 || v.MaxBitrate != 512_000 ||
-				v.Feedback != fbChrome || v.Remote.String() != "127.0.0.2:5002" || v.Index != 1 {
+				v.Feedback != ourFeedback || v.Remote.String() != "127.0.0.2:5002" || v.Index != 1 {
 				t.Fatalf("video %s asym %v remote %v", v, v.LevelAsymmetry, v.Remote)
 			}
 			if v.Fits(1280, 720, 30) || !v.Fits(640, 360, 25) {
