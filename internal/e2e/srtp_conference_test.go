@@ -205,6 +205,24 @@ func checkEncryptedCapture(t *testing.T, pcap, rtpPorts string, calls int) {
 	if plainSized > 0 {
 		t.Errorf("%d of %d PCMU RTP packets carry exactly 160 payload bytes, as plain 20 ms G.711 would", plainSized, packets)
 	}
+
+	// vmrd's own RTCP (SRTCP, RFC 3711 3.4): it leaves from the odd port
+	// above each leg's RTP port, and in clear its SDES would carry vmrd's
+	// CNAME ("vmrd-" and a random number). Encrypted, the name is nowhere.
+	var rtcpFromVMRD int
+	for _, l := range tsharkFields(t, pcap, "-Y", fmt.Sprintf("udp.srcport >= %d && udp.srcport <= %d", loPort, hiPort),
+		"-T", "fields", "-e", "udp.srcport") {
+		if p, err := strconv.Atoi(l); err == nil && p%2 == 1 {
+			rtcpFromVMRD++
+		}
+	}
+	t.Logf("RTCP from vmrd: %d packets, none with its CNAME in clear", rtcpFromVMRD)
+	if rtcpFromVMRD == 0 {
+		t.Error("tshark sees no RTCP from vmrd: nothing to check")
+	}
+	if bytes.Contains(raw, []byte("vmrd-")) {
+		t.Error("vmrd's RTCP CNAME is in the capture in clear: its RTCP is not encrypted")
+	}
 }
 
 // auditRaw reads the audit log as generic JSON objects (the encryption
