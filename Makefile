@@ -24,9 +24,10 @@ build: setup ## build bin/vmrd
 run: build ## build and run vmrd on the sample config (CONFIG=file to change)
 	$(BIN) serve --config $(CONFIG)
 
-test: setup-test ## all tests: unit (with the race detector) and end to end with real peers
+test: setup-test ## all tests: unit (with the race detector), end to end with real peers, and a 40 s soak
 	go vet ./...
 	go test -race -count=1 $(GOTEST_FLAGS) ./...
+	SOAK_DURATION=40s go test -tags soak -count=1 -run TestSoak ./internal/e2e/
 
 test-unit: setup ## unit tests only
 	go test -race -count=1 $(GOTEST_FLAGS) $$(go list ./... | grep -v /internal/e2e)
