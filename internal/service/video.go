@@ -332,8 +332,10 @@ func (a *videoAttachment) ForceKeyframe()            { _ = a.v.m.ForceKeyframe(a
 func (a *videoAttachment) SetBitrate(bps int)        { _ = a.v.m.SetBitrate(a.id, bps) }
 
 // Detach takes the leg's video out of the compositor. A participant still
-// in the room (its video ended, its audio goes on) gets its name tile
-// back; the room's own Remove, when the participant leaves, takes that.
+// in the room (its video ended, its audio goes on) turns back into its name
+// tile in the same cell; the room's own Remove, when the participant
+// leaves, takes that. Calls that end leave the room first, so that nobody
+// sees a tile flash up for a caller hanging up.
 func (a *videoAttachment) Detach() {
 	v := a.v
 	v.mu.Lock()
@@ -341,12 +343,11 @@ func (a *videoAttachment) Detach() {
 	if in, ok := v.m.Input(a.id); !ok || in != a.in {
 		return // removed already
 	}
-	_ = v.m.Remove(a.id)
 	if _, known := v.state[a.p.ID()]; known && !a.p.Left() && a.p.Input() != nil {
-		if _, err := v.m.Add(a.id, a.p.DisplayName(), video.Output{}); err == nil {
-			v.apply(a.p)
-		}
+		_ = v.m.ToTile(a.id) // same cell, same state
+		return
 	}
+	_ = v.m.Remove(a.id)
 }
 
 // videoCollector exports the compositors' counters at scrape time.

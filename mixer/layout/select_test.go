@@ -233,6 +233,31 @@ func TestSpeakerTrackerActiveAndForget(t *testing.T) {
 	}
 }
 
+// TestSpeakerTrackerReplace: a participant under a new identity (its
+// video arrived) keeps its place among the recent speakers and its run.
+func TestSpeakerTrackerReplace(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	tr := NewSpeakerTracker[string](time.Second, 2*time.Second)
+	for i := range 11 {
+		now := t0.Add(time.Duration(i) * 100 * time.Millisecond)
+		tr.Observe("tile", true, now)
+		tr.Observe("b", false, now)
+		tr.Step(now)
+	}
+	end := t0.Add(time.Second)
+	tr.Replace("tile", "video")
+	if got := tr.Recent(); len(got) != 1 || got[0] != "video" {
+		t.Errorf("Recent after Replace = %q, want [video]", got)
+	}
+	if id, ok := tr.Active(end); !ok || id != "video" {
+		t.Errorf("Active after Replace = %q, %t; want video", id, ok)
+	}
+	tr.Replace("nobody", "x") // unknown: nothing happens
+	if got := tr.Recent(); len(got) != 1 || got[0] != "video" {
+		t.Errorf("Recent after replacing an unknown id = %q", got)
+	}
+}
+
 func TestSpeakerTrackerNoAllocs(t *testing.T) {
 	tr := NewSpeakerTracker[string](0, 0)
 	parts := ids("p", 50)

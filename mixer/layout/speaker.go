@@ -133,6 +133,20 @@ func (t *SpeakerTracker[ID]) Active(now time.Time) (ID, bool) {
 	return zero, false
 }
 
+// Replace gives old's history and place among the recent speakers to id
+// (the same participant under a new identity: its video arrived or ended).
+func (t *SpeakerTracker[ID]) Replace(old, id ID) {
+	if s, ok := t.state[old]; ok {
+		delete(t.state, old)
+		t.state[id] = s
+	}
+	for i, x := range t.recent {
+		if x == old {
+			t.recent[i] = id
+		}
+	}
+}
+
 // Forget drops a participant who left.
 func (t *SpeakerTracker[ID]) Forget(id ID) {
 	delete(t.state, id)

@@ -230,33 +230,38 @@ const refineFrames = 6
 
 // setActiveMap tells an encoder that can skip unchanged macroblocks which
 // ones to code: those drawn since the last encoded frame and those still
-// being refined.
-func (m *Mixer) setActiveMap(g *group, enc codec.ActiveMapEncoder) {
-	all, skipped := true, 0
+// being refined. It returns how many it skips; if the encoder refuses the
+// map, it codes everything.
+func (m *Mixer) setActiveMap(g *group, enc codec.ActiveMapEncoder) (skipped int) {
 	for i, a := range g.mbAge {
-		on := a == 0 || (a >= 2 && a <= refineFrames)
-		if on {
+		if a == 0 || (a >= 2 && a <= refineFrames) {
 			g.activeMap[i] = 1
 		} else {
 			g.activeMap[i] = 0
-			all = false
 			skipped++
 		}
 	}
 	var am []byte
-	if !all {
+	if skipped > 0 {
 		am = g.activeMap
 	}
 	if err := enc.SetActiveMap(am); err != nil {
 		m.stats.encodeErrors.Add(1)
-		return
+		// A stale map could skip a cell redrawn this tick.
+		_ = enc.SetActiveMap(nil)
+		return 0
 	}
-	m.stats.mbSkipped.Add(uint64(skipped))
-	m.stats.mbCoded.Add(uint64(len(g.mbAge) - skipped))
+	return skipped
 }
 
-// ageMacroblocks counts one more encoded frame for every macroblock.
-func (g *group) ageMacroblocks() {
+// ageMacroblocks counts one more encoded frame for every macroblock. A
+// keyframe counts as a redraw of everything: it is coarse (capped at a few
+// frames' worth of bits), so every still part gets its refinement frames
+// after it.
+func (g *group) ageMacroblocks(key bool) {
+	if key {
+		clear(g.mbAge)
+	}
 	for i, a := range g.mbAge {
 		if a < 255 {
 			g.mbAge[i] = a + 1
@@ -346,8 +351,9 @@ func (m *Mixer) encode(g *group, now time.Time, ts uint32) {
 		m.stats.keyframesForced.Add(1)
 	}
 	m.adjustBitrate(g)
+	skipped, mapped := 0, false
 	if am, ok := g.enc.(codec.ActiveMapEncoder); ok {
-		m.setActiveMap(g, am)
+		skipped, mapped = m.setActiveMap(g, am), true
 	}
 
 	start := time.Now()
@@ -378,7 +384,14 @@ func (m *Mixer) encode(g *group, now time.Time, ts uint32) {
 		g.lastChange = now
 	}
 	g.changed = false
-	g.ageMacroblocks()
+	g.ageMacroblocks(key)
+	if mapped {
+		if key {
+			skipped = 0 // keyframes code every macroblock
+		}
+		m.stats.mbSkipped.Add(uint64(skipped))
+		m.stats.mbCoded.Add(uint64(len(g.mbAge) - skipped))
+	}
 	m.stats.framesEncoded.Add(1)
 	payloads, err := g.pk.Packetize(out)
 	if err != nil {

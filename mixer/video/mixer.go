@@ -399,18 +399,46 @@ func (m *Mixer) insert(in *Input) (*Input, error) {
 		m.mu.Unlock()
 		return nil, fmt.Errorf("%w: %s", ErrDuplicateInput, in.id)
 	}
-	m.byID[in.id] = in
-	m.version.Add(1)
 	if !ok {
+		m.byID[in.id] = in
 		m.list = append(m.list, in)
+		m.version.Add(1)
 		m.mu.Unlock()
 		return in, nil
 	}
-	in.cVisible, in.cSlate, in.cPin, in.cSpeakFn = old.cVisible, old.cSlate, old.cPin, old.cSpeakFn
-	m.list[slices.Index(m.list, old)] = in
-	m.mu.Unlock()
-	m.forget(old)
+	m.replace(old, in)
 	return in, nil
+}
+
+// replace puts in where old is, with old's state, and unlocks m.mu.
+func (m *Mixer) replace(old, in *Input) {
+	in.cVisible, in.cSlate, in.cPin, in.cSpeakFn = old.cVisible, old.cSlate, old.cPin, old.cSpeakFn
+	m.byID[in.id] = in
+	m.list[slices.Index(m.list, old)] = in
+	m.version.Add(1)
+	m.mu.Unlock()
+	m.forget(old, in)
+}
+
+// ToTile turns a participant whose video ended (its call goes on) back
+// into a name tile, in the same place and with the same state.
+func (m *Mixer) ToTile(id string) error {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return ErrClosed
+	}
+	old, ok := m.byID[id]
+	if !ok {
+		m.mu.Unlock()
+		return fmt.Errorf("%w: %s", ErrUnknownInput, id)
+	}
+	if old.tile {
+		m.mu.Unlock()
+		return nil
+	}
+	m.replace(old, newInput(id, old.cName, Output{}, outKey{}, old.log))
+	return nil
 }
 
 // Input returns the participant with that id.
@@ -547,12 +575,13 @@ func (m *Mixer) Remove(id string) error {
 	m.list = slices.DeleteFunc(m.list, func(x *Input) bool { return x == in })
 	m.version.Add(1)
 	m.mu.Unlock()
-	m.forget(in)
+	m.forget(in, nil)
 	return nil
 }
 
-// forget drops a removed or replaced input from the tick's state.
-func (m *Mixer) forget(in *Input) {
+// forget drops a removed input, or one replaced by successor, from the
+// tick's state. A successor keeps its speaker history.
+func (m *Mixer) forget(in, successor *Input) {
 	in.removed.Store(true)
 	m.tickMu.Lock()
 	defer m.tickMu.Unlock()
@@ -563,7 +592,11 @@ func (m *Mixer) forget(in *Input) {
 			m.dropGroup(g)
 		}
 	}
-	m.speakers.Forget(in)
+	if successor != nil {
+		m.speakers.Replace(in, successor)
+	} else {
+		m.speakers.Forget(in)
+	}
 	// The tick's lists are refreshed at the next tick; until then nothing
 	// may reach the input through them.
 	m.inputs = slices.DeleteFunc(m.inputs, func(x *Input) bool { return x == in })

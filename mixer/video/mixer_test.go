@@ -1029,4 +1029,81 @@ func TestNameTileForParticipantWithoutVideo(t *testing.T) {
 	if r.m.Len() != 3 {
 		t.Errorf("%d inputs, want 3", r.m.Len())
 	}
+
+	// The video ends, the call goes on: the tile is back in the same cell
+	// and the phone's encoder group goes.
+	if err := r.m.ToTile("phone"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := r.m.Input("phone"); got.HasVideo() {
+		t.Error("after ToTile the phone still has video")
+	}
+	r.ins["viewer"].WriteFrame(solid(64, 36, palette[0]))
+	r.tick()
+	if got := cellPixel(r.seen("viewer"), "4:0", 0); !near(got, nameTile, 2) {
+		t.Errorf("after the video ended the viewer sees %v in the phone's cell, want the tile", got)
+	}
+	if st := r.m.Stats(); st.Groups != 2 {
+		t.Errorf("%d encoder groups after the video ended, want 2", st.Groups)
+	}
+	if err := r.m.ToTile("phone"); err != nil {
+		t.Errorf("ToTile on a tile: %v", err)
+	}
+	if err := r.m.ToTile("nobody"); !errors.Is(err, ErrUnknownInput) {
+		t.Errorf("ToTile(nobody) = %v, want ErrUnknownInput", err)
+	}
+}
+
+// TestActiveMapRefinesAfterKeyframe: a keyframe is coarse, so after one the
+// still parts of the canvas get their refinement frames again instead of
+// staying at keyframe quality.
+func TestActiveMapRefinesAfterKeyframe(t *testing.T) {
+	r := newRig(t, "4:0", nil)
+	r.add("viewer", false)
+	a := r.add("a", true)
+	r.add("b", true).WriteFrame(solid(64, 36, palette[1]))
+	a.WriteFrame(solid(64, 36, palette[0]))
+	r.tick()
+	enc := r.encoderOf("viewer")
+	cols, _ := codec.MacroblockGrid(320, 180)
+	// Long enough for b's refinement window to pass and for the keyframe
+	// rate limit to allow another.
+	ticks := int(keyframeGap/r.m.period) + refineFrames + 2
+	for i := range ticks {
+		a.WriteFrame(solid(64, 36, palette[i%2]))
+		r.tick()
+	}
+	if err := r.m.ForceKeyframe("viewer"); err != nil {
+		t.Fatal(err)
+	}
+	n := len(enc.mapLog())
+	for i := range refineFrames + 1 {
+		a.WriteFrame(solid(64, 36, palette[i%2]))
+		r.tick()
+	}
+	forced := enc.forcedLog()[n:]
+	maps := enc.mapLog()[n:]
+	if len(maps) != refineFrames+1 || !forced[0] {
+		t.Fatalf("%d encodes after the request (forced %v), want %d starting with the keyframe", len(maps), forced, refineFrames+1)
+	}
+	// bCell reports whether the map codes all of b's cell (cell 1, the
+	// top-right 160x90: columns 10-19, rows 0-4 wholly inside it).
+	bCell := func(m []byte) bool {
+		for row := range 5 {
+			for col := 10; col < cols; col++ {
+				if m == nil || m[row*cols+col] == 0 {
+					return m == nil
+				}
+			}
+		}
+		return true
+	}
+	if m := maps[1]; m == nil || bCell(m) {
+		t.Errorf("the frame after the keyframe codes b's still cell: %s", activeCells(m, cols))
+	}
+	for i := 2; i <= refineFrames; i++ {
+		if m := maps[i]; !bCell(m) {
+			t.Errorf("frame %d after the keyframe skips b's still cell: %s", i, activeCells(m, cols))
+		}
+	}
 }

@@ -939,10 +939,13 @@ func (c *call) end(reason string) {
 		}
 		sess, ports, p := c.session, c.ports, c.participant
 		c.mu.Unlock()
-		c.closeVideo()
+		// Leave first: the room then takes the video out with the
+		// participant, instead of the video ending alone and the room
+		// showing a name tile for a moment.
 		if p != nil {
 			p.Leave(reason)
 		}
+		c.closeVideo()
 		c.audio.session.Store(nil)
 		if sess != nil {
 			_ = sess.Close()

@@ -250,13 +250,15 @@ func (g *signal) finish() {
 	if reason == "" {
 		reason = "connection closed"
 	}
-	if g.leg != nil {
-		g.leg.close()
-		g.s.active.Add(-1)
-	}
+	// Leave first, so the room takes the video out with the participant
+	// rather than showing a name tile for a moment (see the SIP call end).
 	if g.member != nil {
 		g.member.Leave(reason)
 		g.log.Info("webrtc leg ended", "reason", reason)
+	}
+	if g.leg != nil {
+		g.leg.close()
+		g.s.active.Add(-1)
 	}
 	g.ws.close()
 	g.ws.wait()
