@@ -18,9 +18,10 @@ build_pkgs=(gcc libc6-dev pkg-config libopus-dev libspandsp-dev
 # decodes what vmrd sends; nginx with its RTMP (and stream, for RTMPS)
 # modules receives large rooms' streams; systemd-analyze checks the unit;
 # Debian's Chromium is the browser the WebRTC tests drive (with
-# playwright-core from npm, installed below; never a downloaded browser).
+# playwright-core from npm, installed below; never a downloaded browser);
+# coturn is the TURN server browsers relay through.
 test_pkgs=(sip-tester baresip-core baresip-ffmpeg tshark ffmpeg
-	nginx libnginx-mod-rtmp libnginx-mod-stream systemd chromium)
+	nginx libnginx-mod-rtmp libnginx-mod-stream systemd chromium coturn)
 
 want=("${build_pkgs[@]}")
 if [[ "${1:-}" == "--test" ]]; then
@@ -44,6 +45,13 @@ if ((${#missing[@]})); then
 	export DEBIAN_FRONTEND=noninteractive
 	$sudo apt-get update -qq
 	$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	# The tests run their own nginx and coturn on loopback. Servers this
+	# script installed must not stay up on every address of the machine.
+	for svc in nginx coturn; do
+		if [[ " ${missing[*]} " == *" $svc "* ]] && [[ -d /run/systemd/system ]]; then
+			$sudo systemctl disable --now "$svc" >/dev/null 2>&1 || true
+		fi
+	done
 fi
 
 if ! command -v go >/dev/null; then

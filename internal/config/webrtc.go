@@ -3,6 +3,7 @@ package config
 import (
 	"strconv"
 	"strings"
+	"time"
 )
 
 // WebRTC is the webrtc: section: browsers joining rooms over WebRTC. The
@@ -22,12 +23,24 @@ type WebRTC struct {
 	IncludeLoopback bool `yaml:"include_loopback"`
 }
 
-// ICEServer is one STUN or TURN server as browsers take it.
+// ICEServer is one STUN or TURN server as browsers take it. A TURN server
+// has either a fixed username and credential, which every browser is
+// handed, or a secret_file shared with the TURN server (coturn's
+// use-auth-secret): each browser then gets its own credential that
+// expires after credential_ttl, and the secret never leaves vmrd.
 type ICEServer struct {
 	URLs       []string `yaml:"urls"`
 	Username   string   `yaml:"username"`
 	Credential string   `yaml:"credential"`
+	// SecretFile holds the shared secret (read at start).
+	SecretFile string `yaml:"secret_file"`
+	// CredentialTTL is how long a browser's credential is valid; 12h by
+	// default, the longest a consultation plus its reconnects should need.
+	CredentialTTL time.Duration `yaml:"credential_ttl"`
 }
+
+// DefaultTURNCredentialTTL is ICEServer.CredentialTTL when unset.
+const DefaultTURNCredentialTTL = 12 * time.Hour
 
 // WebRTCEnabled reports whether browsers may join with media.
 func (c *Config) WebRTCEnabled() bool { return c.WebRTC.UDPPort > 0 && c.HTTP.Enabled() }
@@ -69,8 +82,17 @@ func (c *Config) checkWebRTC(k *checker) {
 				k.addf(key+".urls["+strconv.Itoa(j)+"]", "%q is not a stun:, stuns:, turn: or turns: URL", u)
 			}
 		}
-		if turn && (s.Username == "" || s.Credential == "") {
-			k.addf(key, "a TURN server needs username and credential")
+		fixed := s.Username != "" || s.Credential != ""
+		switch {
+		case s.SecretFile != "" && fixed:
+			k.addf(key, "has both secret_file and username/credential; keep secret_file (each browser gets its own credential) or the fixed pair")
+		case s.SecretFile != "" && !turn:
+			k.addf(key+".secret_file", "is for TURN servers; this entry has no turn: or turns: URL")
+		case turn && s.SecretFile == "" && (s.Username == "" || s.Credential == ""):
+			k.addf(key, "a TURN server needs secret_file (the TURN server's static-auth-secret) or username and credential")
+		}
+		if s.CredentialTTL < 0 || (s.CredentialTTL > 0 && s.CredentialTTL < time.Minute) {
+			k.addf(key+".credential_ttl", "%v is too short; use at least 1m, e.g. 12h", s.CredentialTTL)
 		}
 	}
 }

@@ -249,10 +249,19 @@ type Config struct {
 	// WebRTC: startDaemon picks a free UDP port and offers loopback
 	// candidates unless the test set a port.
 	WebRTC struct {
-		UDPPort         int  `yaml:"udp_port,omitempty"`
-		TCPPort         int  `yaml:"tcp_port,omitempty"`
-		IncludeLoopback bool `yaml:"include_loopback,omitempty"`
+		UDPPort         int               `yaml:"udp_port,omitempty"`
+		TCPPort         int               `yaml:"tcp_port,omitempty"`
+		IncludeLoopback bool              `yaml:"include_loopback,omitempty"`
+		ICEServers      []ICEServerConfig `yaml:"ice_servers,omitempty"`
 	} `yaml:"webrtc,omitempty"`
+}
+
+// ICEServerConfig is one webrtc.ice_servers entry.
+type ICEServerConfig struct {
+	URLs       []string `yaml:"urls"`
+	Username   string   `yaml:"username,omitempty"`
+	Credential string   `yaml:"credential,omitempty"`
+	SecretFile string   `yaml:"secret_file,omitempty"`
 }
 
 // SIPLimits is sip.limits:; zero values keep the daemon's defaults.

@@ -91,6 +91,38 @@ type rtcClient struct {
 
 func startRTCClient(t *testing.T, d *daemon, number, token string, col color.RGBA, freq float64) *rtcClient {
 	t.Helper()
+	return startRTCClientWith(t, d, number, token, col, freq, false)
+}
+
+// startRTCClientWith is startRTCClient; relay makes the client use only the
+// TURN servers of the config message (ICE transport policy "relay"), as a
+// browser behind a strict NAT or firewall ends up doing.
+func startRTCClientWith(t *testing.T, d *daemon, number, token string, col color.RGBA, freq float64, relay bool) *rtcClient {
+	t.Helper()
+	// Join first: the config message holds the ICE servers.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, _, _, err := ws.Dial(ctx, "ws://"+d.HTTPAddr+"/api/client/v2/conferences/"+number+"/media")
+	if err != nil {
+		t.Fatalf("media websocket: %v", err)
+	}
+	c := &rtcClient{conn: conn, stop: make(chan struct{})}
+	t.Cleanup(c.close)
+	if err := c.send(map[string]string{"type": "join", "token": token}); err != nil {
+		t.Fatal(err)
+	}
+	cfgMsg := c.read(t)
+	if cfgMsg["type"] != "config" {
+		t.Fatalf("after join: %v, want the config message", cfgMsg)
+	}
+	pcCfg := pion.Configuration{}
+	if relay {
+		pcCfg.ICETransportPolicy = pion.ICETransportPolicyRelay
+		b, _ := json.Marshal(cfgMsg["iceServers"])
+		if err := json.Unmarshal(b, &pcCfg.ICEServers); err != nil || len(pcCfg.ICEServers) == 0 {
+			t.Fatalf("config message ICE servers %s: %v", b, err)
+		}
+	}
 	me := &pion.MediaEngine{}
 	for _, c := range []struct {
 		p pion.RTPCodecParameters
@@ -114,12 +146,11 @@ func startRTCClient(t *testing.T, d *daemon, number, token string, col color.RGB
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
 	pc, err := pion.NewAPI(pion.WithMediaEngine(me), pion.WithInterceptorRegistry(ir), pion.WithSettingEngine(se)).
-		NewPeerConnection(pion.Configuration{})
+		NewPeerConnection(pcCfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &rtcClient{pc: pc, stop: make(chan struct{})}
-	t.Cleanup(c.close)
+	c.pc = pc
 	audio, _ := pion.NewTrackLocalStaticSample(pion.RTPCodecCapability{MimeType: pion.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "a", "pion")
 	vid, _ := pion.NewTrackLocalStaticSample(pion.RTPCodecCapability{MimeType: pion.MimeTypeVP8, ClockRate: 90000}, "v", "pion")
 	for _, tr := range []pion.TrackLocal{audio, vid} {
@@ -151,19 +182,6 @@ func startRTCClient(t *testing.T, d *daemon, number, token string, col color.RGB
 		_ = c.send(map[string]any{"type": "candidate", "candidate": v})
 	})
 
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	conn, _, _, err := ws.Dial(ctx, "ws://"+d.HTTPAddr+"/api/client/v2/conferences/"+number+"/media")
-	if err != nil {
-		t.Fatalf("media websocket: %v", err)
-	}
-	c.conn = conn
-	if err := c.send(map[string]string{"type": "join", "token": token}); err != nil {
-		t.Fatal(err)
-	}
-	if m := c.read(t); m["type"] != "config" {
-		t.Fatalf("after join: %v, want the config message", m)
-	}
 	offer, err := pc.CreateOffer(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -263,7 +281,9 @@ func (c *rtcClient) close() {
 			_ = c.conn.Close()
 		}
 		c.wmu.Unlock()
-		_ = c.pc.Close()
+		if c.pc != nil {
+			_ = c.pc.Close()
+		}
 		c.wg.Wait()
 	})
 }

@@ -68,6 +68,7 @@ func restartOnly(running, next *config.Config) []string {
 	check("security", running.Security, next.Security)
 	check("audit", running.Audit, next.Audit)
 	check("api", running.API, next.API)
+	check("webrtc", running.WebRTC, next.WebRTC)
 	check("video.codecs", running.Video.Codecs, next.Video.Codecs)
 	check("video.bitrate_kbps", running.Video.BitrateKbps, next.Video.BitrateKbps)
 	return out

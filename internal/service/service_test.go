@@ -114,6 +114,7 @@ func TestRestartOnlyChanges(t *testing.T) {
 		{"rooms only", "video: {layout: \"4:0\"}\n", nil},
 		{"log level", "log: {level: debug}\n", []string{"log changed: it takes effect after a restart"}},
 		{"video codecs", "video: {codecs: [VP8]}\n", []string{"video.codecs changed: it takes effect after a restart"}},
+		{"webrtc", "webrtc: {udp_port: 10000}\n", []string{"webrtc changed: it takes effect after a restart"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

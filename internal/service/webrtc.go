@@ -1,12 +1,21 @@
 package service
 
 import (
+	"cmp"
+	"crypto/hmac"
+	"crypto/sha1"
+	"encoding/base64"
 	"fmt"
 	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"vmrd/internal/api"
+	"vmrd/internal/config"
 	"vmrd/internal/room"
 	"vmrd/mixer/video"
 	webrtcsig "vmrd/signaling/webrtc"
@@ -18,9 +27,9 @@ import (
 func (s *Service) newWebRTC() (*webrtcsig.Server, error) {
 	cfg := s.cfg
 	w := cfg.WebRTC
-	var servers []webrtcsig.ICEServer
-	for _, is := range w.ICEServers {
-		servers = append(servers, webrtcsig.ICEServer{URLs: is.URLs, Username: is.Username, Credential: is.Credential})
+	servers, err := iceServers(w.ICEServers, time.Now)
+	if err != nil {
+		return nil, err
 	}
 	var public []string
 	if ip := net.ParseIP(cfg.Media.PublicIP); ip != nil {
@@ -34,7 +43,7 @@ func (s *Service) newWebRTC() (*webrtcsig.Server, error) {
 		UDPPort:         w.UDPPort,
 		TCPPort:         w.TCPPort,
 		PublicIPs:       public,
-		ICEServers:      servers,
+		ICEServersFor:   servers,
 		IncludeLoopback: w.IncludeLoopback,
 		Logger:          s.log.With("component", "webrtc"),
 	})
@@ -116,4 +125,55 @@ func (c webrtcCollector) Collect(ch chan<- prometheus.Metric) {
 	for result, n := range st.Joins {
 		ch <- prometheus.MustNewConstMetric(descWebRTCJoins, prometheus.CounterValue, float64(n), result)
 	}
+}
+
+// iceServers returns what each browser is handed: the configured STUN and
+// TURN servers, with a credential of its own for each TURN server that has
+// a secret_file. Those follow the TURN REST scheme coturn implements as
+// use-auth-secret (draft-uberti-behave-turn-rest-00 section 2.2): the
+// username is the expiry time in Unix seconds, a colon and the
+// participant, and the password is the base64 HMAC-SHA1 of the username
+// under the shared secret. The TURN server checks it without asking vmrd,
+// and a copied credential stops working when it expires.
+func iceServers(list []config.ICEServer, now func() time.Time) (func(participant string) []webrtcsig.ICEServer, error) {
+	type entry struct {
+		server webrtcsig.ICEServer
+		secret []byte
+		ttl    time.Duration
+	}
+	var entries []entry
+	for i, is := range list {
+		e := entry{server: webrtcsig.ICEServer{URLs: is.URLs, Username: is.Username, Credential: is.Credential}}
+		if is.SecretFile != "" {
+			b, err := os.ReadFile(is.SecretFile)
+			if err != nil {
+				return nil, fmt.Errorf("webrtc.ice_servers[%d].secret_file: %w", i, err)
+			}
+			e.secret = []byte(strings.TrimSpace(string(b)))
+			if len(e.secret) == 0 {
+				return nil, fmt.Errorf("webrtc.ice_servers[%d].secret_file %s is empty", i, is.SecretFile)
+			}
+			e.ttl = cmp.Or(is.CredentialTTL, config.DefaultTURNCredentialTTL)
+		}
+		entries = append(entries, e)
+	}
+	return func(participant string) []webrtcsig.ICEServer {
+		out := make([]webrtcsig.ICEServer, 0, len(entries))
+		for _, e := range entries {
+			s := e.server
+			if e.secret != nil {
+				s.Username, s.Credential = turnCredential(e.secret, now().Add(e.ttl), participant)
+			}
+			out = append(out, s)
+		}
+		return out
+	}, nil
+}
+
+// turnCredential is one TURN REST credential valid until expiry.
+func turnCredential(secret []byte, expiry time.Time, participant string) (username, credential string) {
+	username = strconv.FormatInt(expiry.Unix(), 10) + ":" + participant
+	mac := hmac.New(sha1.New, secret)
+	mac.Write([]byte(username))
+	return username, base64.StdEncoding.EncodeToString(mac.Sum(nil))
 }

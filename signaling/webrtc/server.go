@@ -86,6 +86,9 @@ type Config struct {
 	PublicIPs []string
 	// ICEServers go to the browser in the config message.
 	ICEServers []ICEServer
+	// ICEServersFor, when set, gives them per participant instead (TURN
+	// credentials of its own, see internal/service).
+	ICEServersFor func(participant string) []ICEServer
 	// IncludeLoopback offers loopback candidates (tests on one host).
 	IncludeLoopback bool
 	// JoinRate and JoinBurst bound new connections per source address.

@@ -178,6 +178,9 @@ func (g *signal) join() bool {
 	g.member = mem
 	g.log = g.log.With("participant", string(mem.ID()))
 	servers := g.s.cfg.ICEServers
+	if f := g.s.cfg.ICEServersFor; f != nil {
+		servers = f(string(mem.ID()))
+	}
 	if servers == nil {
 		servers = []ICEServer{}
 	}
