@@ -160,14 +160,17 @@ type VideoStats struct {
 }
 
 type videoCounters struct {
-	packetsIn, bytesIn, packetsOut, bytesOut           atomic.Uint64
-	lost, late, dup, reordered, recovered              atomic.Uint64
-	framesIn, keyframesIn, decoded, broken, skipped    atomic.Uint64
-	decodeErrors, framesOut, keyframesOut, dropped     atomic.Uint64
-	refused, nacksIn, resent, resendMissed             atomic.Uint64
-	nacksOut, nackedOut, pliIn, firIn, pliOut, firOut  atomic.Uint64
-	asks, rembIn, tmmbrIn, tmmbnOut, rtcpIn, rtcpOut   atomic.Uint64
-	peerBitrate, jitterNs                              atomic.Int64
+	packetsIn, bytesIn, packetsOut, bytesOut          atomic.Uint64
+	lost, late, dup, reordered, recovered             atomic.Uint64
+	framesIn, keyframesIn, decoded, broken, skipped   atomic.Uint64
+	decodeErrors, framesOut, keyframesOut, dropped    atomic.Uint64
+	refused, nacksIn, resent, resendMissed            atomic.Uint64
+	nacksOut, nackedOut, pliIn, firIn, pliOut, firOut atomic.Uint64
+	asks, rembIn, tmmbrIn, tmmbnOut, rtcpIn, rtcpOut  atomic.Uint64
+	peerBitrate, jitterNs                             atomic.Int64
+	// rembBound and tmmbrBound are the last bound of each kind, 0 if none:
+	// a peer may send both, and each holds until replaced by its own kind.
+	rembBound, tmmbrBound                              atomic.Int64
 	invalid                                            [numInvalid]atomic.Uint64
 	invalidLogged                                      [numInvalid]atomic.Bool
 	sendErrLogged, recvErrLogged, rtcpErrLogged, dropL atomic.Bool

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"vmrd/internal/metrics"
@@ -77,7 +78,7 @@ func (s *VideoSession) handleRTCP(b []byte, from netip.AddrPort, now time.Time, 
 	}
 	if fb.remb >= 0 {
 		s.c.rembIn.Add(1)
-		s.bitrate(fb.remb)
+		s.bitrate(&s.c.rembBound, fb.remb)
 	}
 	if fb.nTMMB > 0 {
 		s.c.tmmbrIn.Add(1)
@@ -85,7 +86,7 @@ func (s *VideoSession) handleRTCP(b []byte, from netip.AddrPort, now time.Time, 
 		for _, e := range fb.tmmbr[1:fb.nTMMB] {
 			bound = min(bound, e.bitrate())
 		}
-		s.bitrate(bound)
+		s.bitrate(&s.c.tmmbrBound, bound)
 		// RFC 5104 section 4.2.2: answer with the bounding set; we accept
 		// every request as it is, the owner of each tuple being the SSRC
 		// that sent it (section 3.5.4.2).
@@ -128,13 +129,23 @@ func (s *VideoSession) newFIR(firs []firRequest) bool {
 	return fresh
 }
 
-func (s *VideoSession) bitrate(bps int) {
+// bitrate records a peer's bound of one kind (REMB or TMMBR) and passes on
+// the lower of the two kinds' latest bounds.
+func (s *VideoSession) bitrate(slot *atomic.Int64, bps int) {
 	if bps <= 0 {
 		return // a zero bound would pause the stream (RFC 7728); we keep sending
 	}
-	s.c.peerBitrate.Store(int64(bps))
+	slot.Store(int64(bps))
+	bound := bps
+	if b := int(s.c.rembBound.Load()); b > 0 {
+		bound = min(bound, b)
+	}
+	if b := int(s.c.tmmbrBound.Load()); b > 0 {
+		bound = min(bound, b)
+	}
+	s.c.peerBitrate.Store(int64(bound))
 	if s.cfg.OnBitrate != nil {
-		s.cfg.OnBitrate(bps)
+		s.cfg.OnBitrate(bound)
 	}
 }
 

@@ -531,6 +531,9 @@ func TestVideoSessionInboundFeedback(t *testing.T) {
 				{"FIR 8", &rtcp.FullIntraRequest{SenderSSRC: l.ssrc, FIR: []rtcp.FIREntry{{SSRC: ours, SequenceNumber: 8}}}, 3, 0},
 				{"REMB", &rtcp.ReceiverEstimatedMaximumBitrate{SenderSSRC: l.ssrc, Bitrate: 1500000, SSRCs: []uint32{ours}}, 3, 1500000},
 				{"TMMBR", tmmbr(l.ssrc, []tmmbEntry{{ssrc: ours, exp: 3, mantissa: 100000, overhead: 40}}), 3, 800000},
+				// A REMB above the TMMBR does not lift it: each kind holds
+				// until replaced by its own kind.
+				{"REMB above the TMMBR", &rtcp.ReceiverEstimatedMaximumBitrate{SenderSSRC: l.ssrc, Bitrate: 3000000, SSRCs: []uint32{ours}}, 3, 800000},
 			}
 			for i, st := range steps {
 				l.sendRTCP(t, st.pkt)
@@ -561,7 +564,7 @@ func TestVideoSessionInboundFeedback(t *testing.T) {
 				t.Fatalf("TMMBN entry %+v", e)
 			}
 			st := l.s.Stats()
-			if st.PLIIn != 1 || st.FIRIn != 2 || st.REMBIn != 1 || st.TMMBRIn != 1 || st.TMMBNOut != 1 || st.PeerBitrate != 800000 {
+			if st.PLIIn != 1 || st.FIRIn != 2 || st.REMBIn != 2 || st.TMMBRIn != 1 || st.TMMBNOut != 1 || st.PeerBitrate != 800000 {
 				t.Fatalf("stats %+v", st)
 			}
 		})
