@@ -931,3 +931,22 @@ func TestSlogLevel(t *testing.T) {
 		}
 	}
 }
+
+// parseErrorCase is a snippet added to the minimal config that must fail
+// to load with an error containing want.
+type parseErrorCase struct{ name, add, want string }
+
+func checkParseErrors(t *testing.T, cases []parseErrorCase) {
+	t.Helper()
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(minimal+tt.add), "vmrd.yaml")
+			if err == nil {
+				t.Fatal("Parse succeeded; want an error")
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error:\n%v\nwant it to contain:\n%s", err, tt.want)
+			}
+		})
+	}
+}

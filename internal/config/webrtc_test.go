@@ -1,17 +1,12 @@
 package config
 
 import (
-	"strings"
 	"testing"
 	"time"
 )
 
 func TestWebRTCConfigErrors(t *testing.T) {
-	tests := []struct {
-		name string
-		add  string
-		want string
-	}{
+	checkParseErrors(t, []parseErrorCase{
 		{"udp port range", "webrtc: {udp_port: 70000}\n",
 			"vmrd.yaml:4: webrtc.udp_port: 70000 is not a port; use 1-65535, e.g. 10000, or 0 to leave WebRTC off"},
 		{"tcp without udp", "webrtc: {tcp_port: 10000}\n",
@@ -34,18 +29,7 @@ func TestWebRTCConfigErrors(t *testing.T) {
 			"vmrd.yaml:4: webrtc.ice_servers[0].credential_ttl: 10s is too short; use at least 1m, e.g. 12h"},
 		{"unknown key", "webrtc: {udp_port: 10000, stun: x}\n",
 			"vmrd.yaml:4: webrtc.stun: unknown key"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := Parse([]byte(minimal+tt.add), "vmrd.yaml")
-			if err == nil {
-				t.Fatal("Parse succeeded; want an error")
-			}
-			if !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("error:\n%v\nwant it to contain:\n%s", err, tt.want)
-			}
-		})
-	}
+	})
 }
 
 func TestWebRTCConfigValues(t *testing.T) {

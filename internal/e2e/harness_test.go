@@ -375,6 +375,33 @@ type daemon struct {
 // that does not exit cleanly; on failure it prints the tail of its log.
 func startDaemon(t *testing.T, cfg Config) *daemon {
 	t.Helper()
+	if cfg.WebRTC.UDPPort == 0 {
+		cfg.WebRTC.UDPPort = freePort(t)
+		cfg.WebRTC.IncludeLoopback = true
+	}
+	d := startDaemonEnv(t, cfg)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		select {
+		case <-d.done:
+			t.Fatalf("vmrd exited before it was ready: %v", d.err)
+		default:
+		}
+		if code, _, err := httpGet(d.HTTPAddr, "/readyz"); err == nil && code == http.StatusOK {
+			return d
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("vmrd not ready after 15s (GET /readyz on %s)", d.HTTPAddr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// startDaemonEnv is startDaemon with extra environment variables for the
+// daemon, and without WebRTC unless cfg sets it; it does not wait for
+// /readyz, the caller decides what to wait for.
+func startDaemonEnv(t *testing.T, cfg Config, env ...string) *daemon {
+	t.Helper()
 	requireDaemon(t)
 	dir := t.TempDir()
 	d := &daemon{SIPPort: freePort(t), done: make(chan struct{})}
@@ -386,10 +413,6 @@ func startDaemon(t *testing.T, cfg Config) *daemon {
 		cfg.SIP.Listen = append(cfg.SIP.Listen, "tls:"+d.TLSAddr)
 	}
 	cfg.HTTP.Listen = d.HTTPAddr
-	if cfg.WebRTC.UDPPort == 0 {
-		cfg.WebRTC.UDPPort = freePort(t)
-		cfg.WebRTC.IncludeLoopback = true
-	}
 	if cfg.Media.RTPPorts == "" {
 		cfg.Media.RTPPorts = nextRTPRange()
 	}
@@ -411,6 +434,11 @@ func startDaemon(t *testing.T, cfg Config) *daemon {
 		t.Fatal(err)
 	}
 	d.cmd = exec.Command(vmrdBin, "serve", "--config", cfgPath)
+	if len(env) > 0 {
+		// Later entries win: a NOTIFY_SOCKET of the test's own
+		// environment (a test run under systemd) is replaced.
+		d.cmd.Env = append(os.Environ(), env...)
+	}
 	d.cmd.Stdout = logf
 	d.cmd.Stderr = logf
 	d.cmd.SysProcAttr = orphanGuard()
@@ -424,22 +452,7 @@ func startDaemon(t *testing.T, cfg Config) *daemon {
 		close(d.done)
 	}()
 	t.Cleanup(func() { d.stop(t, string(y)) })
-
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		select {
-		case <-d.done:
-			t.Fatalf("vmrd exited before it was ready: %v", d.err)
-		default:
-		}
-		if code, _, err := httpGet(d.HTTPAddr, "/readyz"); err == nil && code == http.StatusOK {
-			return d
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("vmrd not ready after 15s (GET /readyz on %s)", d.HTTPAddr)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return d
 }
 
 // stop sends SIGTERM and waits; a daemon that needs SIGKILL, exits non-zero

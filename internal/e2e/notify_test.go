@@ -1,19 +1,15 @@
 package e2e
 
 import (
-	"fmt"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
-
-	"go.yaml.in/yaml/v3"
 )
 
 // notifySocket plays systemd's side of sd_notify(3): a unixgram socket
@@ -92,61 +88,6 @@ func (s *notifySocket) waitFor(t *testing.T, key, value string, within time.Dura
 			t.Fatalf("no %s=%s within %v; got %v", key, value, within, before)
 		}
 	}
-}
-
-// startDaemonEnv is startDaemon with extra environment variables for the
-// daemon; it does not wait for /readyz, the caller decides what to wait for.
-func startDaemonEnv(t *testing.T, cfg Config, env ...string) *daemon {
-	t.Helper()
-	requireDaemon(t)
-	dir := t.TempDir()
-	d := &daemon{SIPPort: freePort(t), done: make(chan struct{})}
-	d.SIPAddr = fmt.Sprintf("127.0.0.1:%d", d.SIPPort)
-	d.HTTPAddr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	cfg.SIP.Listen = []string{"udp:" + d.SIPAddr, "tcp:" + d.SIPAddr}
-	if cfg.SIP.TLS.CertFile != "" {
-		d.TLSAddr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
-		cfg.SIP.Listen = append(cfg.SIP.Listen, "tls:"+d.TLSAddr)
-	}
-	cfg.HTTP.Listen = d.HTTPAddr
-	if cfg.Media.RTPPorts == "" {
-		cfg.Media.RTPPorts = nextRTPRange()
-	}
-	if cfg.Audit.Path == "" {
-		cfg.Audit.Path = filepath.Join(dir, "audit.jsonl")
-	}
-	d.AuditPath = cfg.Audit.Path
-	y, err := yaml.Marshal(cfg)
-	if err != nil {
-		t.Fatalf("marshal config: %v", err)
-	}
-	cfgPath := filepath.Join(dir, "vmrd.yaml")
-	if err := os.WriteFile(cfgPath, y, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	d.LogPath = filepath.Join(dir, "vmrd.log")
-	logf, err := os.Create(d.LogPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.cmd = exec.Command(vmrdBin, "serve", "--config", cfgPath)
-	// Later entries win: a NOTIFY_SOCKET of the test's own environment
-	// (a test run under systemd) is replaced.
-	d.cmd.Env = append(os.Environ(), env...)
-	d.cmd.Stdout = logf
-	d.cmd.Stderr = logf
-	d.cmd.SysProcAttr = orphanGuard()
-	if err := d.cmd.Start(); err != nil {
-		_ = logf.Close()
-		t.Fatalf("start vmrd: %v", err)
-	}
-	go func() {
-		d.err = d.cmd.Wait()
-		_ = logf.Close()
-		close(d.done)
-	}()
-	t.Cleanup(func() { d.stop(t, string(y)) })
-	return d
 }
 
 // TestSystemdNotify runs the daemon as systemd would with Type=notify and

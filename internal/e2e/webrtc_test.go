@@ -91,13 +91,18 @@ type rtcClient struct {
 
 func startRTCClient(t *testing.T, d *daemon, number, token string, col color.RGBA, freq float64) *rtcClient {
 	t.Helper()
-	return startRTCClientWith(t, d, number, token, col, freq, false)
+	return startRTCClientWith(t, d, number, token, false, func(c *rtcClient, audio, vid *pion.TrackLocalStaticSample) {
+		c.sendMedia(t, audio, vid, col, freq)
+	})
 }
 
-// startRTCClientWith is startRTCClient; relay makes the client use only the
-// TURN servers of the config message (ICE transport policy "relay"), as a
-// browser behind a strict NAT or firewall ends up doing.
-func startRTCClientWith(t *testing.T, d *daemon, number, token string, col color.RGBA, freq float64, relay bool) *rtcClient {
+// startRTCClientWith is startRTCClient with the client's sender given:
+// send starts streaming on the two tracks once the connection is set up.
+// relay makes the client use only the TURN servers of the config message
+// (ICE transport policy "relay"), as a browser behind a strict NAT or
+// firewall ends up doing.
+func startRTCClientWith(t *testing.T, d *daemon, number, token string, relay bool,
+	send func(c *rtcClient, audio, vid *pion.TrackLocalStaticSample)) *rtcClient {
 	t.Helper()
 	// Join first: the config message holds the ICE servers.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -219,7 +224,7 @@ func startRTCClientWith(t *testing.T, d *daemon, number, token string, col color
 			}
 		}
 	})
-	c.sendMedia(t, audio, vid, col, freq)
+	send(c, audio, vid)
 	return c
 }
 

@@ -112,7 +112,9 @@ func TestWebRTCThroughTURN(t *testing.T) {
 	d.waitLogCount(t, videoStartedRe, 1, 15*time.Second)
 
 	tok := d.token(t, "1001", "", "relayed", "GUEST")
-	c := startRTCClientWith(t, d, "1001", tok.Token, colourGreen, 550, true)
+	c := startRTCClientWith(t, d, "1001", tok.Token, true, func(c *rtcClient, audio, vid *pion.TrackLocalStaticSample) {
+		c.sendMedia(t, audio, vid, colourGreen, 550)
+	})
 	c.waitView(t, 20*time.Second, gridView([]*color.RGBA{&colourRed, nil, nil, nil}, colourGreen))
 	waitView(t, ph, 20*time.Second, gridView([]*color.RGBA{&colourGreen, nil, nil, nil}, colourRed))
 	c.waitHears(t, 15*time.Second, 440, 550)
